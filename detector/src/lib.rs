@@ -1,0 +1,14 @@
+//! gosan-detector: everything gosan knows about *what happened*, and nothing about
+//! *how goroutines are scheduled*.
+//!
+//! - [`report`]: the data model of findings (races, deadlocks, leaks, panics) and their
+//!   Go-format rendering; [`report::symbolize`] turns raw program counters into
+//!   `function` + `file:line` only when a report is built.
+//! - [`hb`]: the happens-before engine (vector clocks with FastTrack epochs, Flanagan &
+//!   Freund, PLDI 2009), fed by events from the runtime.
+//!
+//! The runtime (`gosan-runtime`) owns goroutines and the scheduler; it calls into this
+//! crate with plain data (goroutine ids, addresses, raw PCs) and never the reverse.
+
+pub mod hb;
+pub mod report;

@@ -1,0 +1,136 @@
+//! The data model of gosan's findings, kept apart from how they are found.
+//!
+//! Every type here is plain data (`Debug + Clone + serde`), built once at the end of a
+//! run (or when a finding is made) from raw program counters symbolized by
+//! [`symbolize`]. Rendering lives in [`format`]: the text is Go's, verbatim where Go
+//! has a message, so that a Go engineer reads a gosan report like a Go crash.
+
+pub mod format;
+pub mod symbolize;
+
+use serde::{Deserialize, Serialize};
+
+/// One symbolized stack frame: `function` and the `file:line` it was executing.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Frame {
+    /// Demangled function path without its hash (`my_crate::worker::{{closure}}`).
+    pub function: String,
+    /// Source file, with `strip_path_prefix` already removed.
+    pub file: String,
+    /// 1-based source line; 0 when unknown.
+    pub line: u32,
+}
+
+/// A goroutine as a dump shows it: `goroutine N [wait reason]:` then its stack, then
+/// where it was created.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GoroutineDump {
+    pub id: u64,
+    /// Go's wait reason (`chan receive`, `sync.Mutex.Lock`, `sleep`, …), or `running`.
+    pub wait_reason: String,
+    /// Innermost frame first, runtime frames removed.
+    pub stack: Vec<Frame>,
+    /// The `go` call site first, then its callers; empty for the main goroutine.
+    pub created_at: Vec<Frame>,
+}
+
+/// Goroutines proven blocked forever before main returned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadlockReport {
+    /// The run ended because every goroutine was asleep (Go's fatal error).
+    pub global: bool,
+    pub goroutines: Vec<GoroutineDump>,
+}
+
+/// An unrecovered panic, or a fatal error that cannot be recovered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PanicReport {
+    /// The panic message (`send on closed channel`) or fatal error text
+    /// (`sync: unlock of unlocked mutex`).
+    pub message: String,
+    /// `true` for Go's `fatal error:` class (a throw), `false` for `panic:`.
+    pub fatal: bool,
+    /// The goroutine that panicked, with the stack at the panic site.
+    pub goroutine: GoroutineDump,
+}
+
+/// Read or write, as the race report's first line says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum AccessKind {
+    Read,
+    Write,
+    AtomicRead,
+    AtomicWrite,
+}
+
+/// One side of a data race.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Access {
+    pub kind: AccessKind,
+    pub addr: u64,
+    pub size: u64,
+    /// Goroutine id; 1 is printed as `main goroutine`.
+    pub goroutine: u64,
+    pub stack: Vec<Frame>,
+}
+
+/// A goroutine named in a race report, with where it was created.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GoroutineOrigin {
+    pub id: u64,
+    /// `true` while it still runs (`(running)`), `false` once it ended (`(finished)`).
+    pub running: bool,
+    pub created_at: Vec<Frame>,
+}
+
+/// `WARNING: DATA RACE`: two conflicting accesses not ordered by happens-before.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RaceReport {
+    pub current: Access,
+    pub previous: Access,
+    pub goroutines: Vec<GoroutineOrigin>,
+}
+
+/// Two locks taken in opposite orders by different goroutines: a potential deadlock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockOrderReport {
+    /// The cycle of lock addresses, in acquisition order.
+    pub locks: Vec<u64>,
+    /// For each edge of the cycle, the stack that acquired the second lock while
+    /// holding the first.
+    pub stacks: Vec<Vec<Frame>>,
+}
+
+/// Everything one run found, and how to reproduce it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    pub races: Vec<RaceReport>,
+    pub deadlock: Option<DeadlockReport>,
+    pub leaks: Vec<GoroutineDump>,
+    pub panic: Option<PanicReport>,
+    pub lock_order: Vec<LockOrderReport>,
+    /// The seed the run's strategy was built from.
+    pub seed: u64,
+    /// Every scheduling choice the run made; `Strategy::Replay(schedule)` repeats it.
+    pub schedule: String,
+    /// The strategy that made the choices, as `GOSAN_OPTIONS` spells it
+    /// (`random`, `pct:3`, `roundrobin`).
+    #[serde(default)]
+    pub strategy: String,
+}
+
+impl Report {
+    /// No race, deadlock, leak, panic or lock-order finding.
+    pub fn is_clean(&self) -> bool {
+        self.races.is_empty()
+            && self.deadlock.is_none()
+            && self.leaks.is_empty()
+            && self.panic.is_none()
+            && self.lock_order.is_empty()
+    }
+
+    /// The report as JSON (`format=json`): the same content as the text.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("report: serialization cannot fail")
+    }
+}

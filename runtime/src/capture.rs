@@ -1,0 +1,60 @@
+//! Raw stack capture by frame-pointer walk: a few ns, no allocation beyond the result.
+//!
+//! The workspace builds with `-Cforce-frame-pointers=yes` (`.cargo/config.toml`), so
+//! every frame starts with `[saved fp][return address]`. The walk only reads memory
+//! inside `[lo, hi)`, the current goroutine's own stack, and stops at the first frame
+//! pointer that leaves it or does not grow upward: code built without frame pointers
+//! gives a truncated stack, never a crash. Symbolization happens later, in
+//! `gosan_detector::report::symbolize`, only when a report is built.
+
+use smallvec::SmallVec;
+
+/// Raw return addresses, innermost first.
+pub type Pcs = SmallVec<[usize; 16]>;
+
+/// Deepest walk kept.
+pub const MAX_FRAMES: usize = 48;
+
+/// The caller's frame pointer.
+#[inline(always)]
+pub fn frame_pointer() -> usize {
+    let fp: usize;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: reads a register, touches no memory.
+    unsafe {
+        core::arch::asm!("mov {}, rbp", out(reg) fp, options(nomem, nostack, preserves_flags));
+    }
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: reads a register, touches no memory.
+    unsafe {
+        core::arch::asm!("mov {}, x29", out(reg) fp, options(nomem, nostack, preserves_flags));
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        fp = 0;
+    }
+    fp
+}
+
+/// Walks the frame-pointer chain from `fp`, reading only inside `[lo, hi)`.
+pub fn walk(mut fp: usize, lo: usize, hi: usize, max: usize) -> Pcs {
+    let mut out = Pcs::new();
+    let word = std::mem::size_of::<usize>();
+    while out.len() < max {
+        if fp < lo || fp.checked_add(2 * word).is_none_or(|e| e > hi) || fp % word != 0 {
+            break;
+        }
+        // SAFETY: `fp` and `fp + word` lie inside [lo, hi), the live goroutine stack
+        // (checked just above), which is mapped read-write.
+        let (next, ret) = unsafe { (*(fp as *const usize), *((fp + word) as *const usize)) };
+        if ret == 0 {
+            break;
+        }
+        out.push(ret);
+        if next <= fp {
+            break;
+        }
+        fp = next;
+    }
+    out
+}

@@ -1,0 +1,3 @@
+//! Goroutine stacks for corosensei coroutines (see [`stack`]).
+
+pub mod stack;

@@ -1,0 +1,167 @@
+//! `run`, `run_with`, `check`: one run = one scheduler on the calling thread, then a
+//! [`Report`] built from its raw outcome (symbolized here, never on the hot path).
+
+use crate::config::{Config, Resolved, Strategy};
+use crate::sched::{self, strategy::derive_seed, RawDump};
+use gosan_detector::report::{symbolize, DeadlockReport, Frame, GoroutineDump, PanicReport, Report};
+use std::sync::Arc;
+
+/// Runs `f` as the main goroutine (id 1) with the default [`Config`] (and
+/// `GOSAN_OPTIONS`); returns when the run ends.
+#[track_caller]
+pub fn run<F: FnOnce() + Send + 'static>(f: F) -> Report {
+    run_with(Config::new(), f)
+}
+
+/// Runs `f` as the main goroutine under `cfg`.
+///
+/// # Panics
+/// With a message naming the option when `cfg` or `GOSAN_OPTIONS` is invalid, when
+/// called inside a run, or when a `Strategy::Replay` schedule does not fit the program.
+#[track_caller]
+pub fn run_with<F: FnOnce() + Send + 'static>(cfg: Config, f: F) -> Report {
+    let r = resolve_or_panic(&cfg);
+    let strategy = r.strategy.clone().unwrap_or(Strategy::Random);
+    run_once(&r, r.seed, &strategy, 1000, f).0
+}
+
+/// Explores up to `iterations` schedules of `f` (derived seeds; strategy from `cfg`,
+/// else alternating Random and PCT depth 3) and returns the first report with any
+/// finding, or a clean report carrying the base seed.
+#[track_caller]
+pub fn check<F: Fn() + Send + Sync + 'static>(cfg: Config, iterations: usize, f: F) -> Report {
+    let r = resolve_or_panic(&cfg);
+    let f = Arc::new(f);
+    let mut expected = 1000;
+    let mut last = None;
+    for i in 0..iterations as u64 {
+        if let Some((k, n)) = r.shard {
+            if i % n as u64 != (k - 1) as u64 {
+                continue;
+            }
+        }
+        let seed = if i == 0 && r.seed_given && r.strategy.is_some() {
+            r.seed
+        } else {
+            derive_seed(r.seed, i)
+        };
+        let strategy = match &r.strategy {
+            Some(s) => s.clone(),
+            None if i % 2 == 0 => Strategy::Random,
+            None => Strategy::Pct { depth: 3 },
+        };
+        let g = f.clone();
+        let (report, steps) = run_once(&r, seed, &strategy, expected, move || g());
+        expected = steps.max(16);
+        if !report.is_clean() {
+            return report;
+        }
+        last = Some(report);
+    }
+    let mut clean = last.unwrap_or_default();
+    clean.seed = r.seed;
+    clean.schedule.clear();
+    clean.strategy = r
+        .strategy
+        .as_ref()
+        .map_or_else(|| "random".to_string(), Strategy::spelling);
+    clean
+}
+
+#[track_caller]
+fn resolve_or_panic(cfg: &Config) -> Resolved {
+    let r = match cfg.resolve() {
+        Ok(r) => r,
+        Err(e) => panic!("gosan: {e}"),
+    };
+    if r.procs > 1 {
+        panic!(
+            "gosan: procs={}: the parallel G/M/P scheduler is not implemented yet; use procs=1 (the deterministic scheduler)",
+            r.procs
+        );
+    }
+    if r.trace.is_some() {
+        panic!("gosan: trace=: trace export is not implemented yet; remove the option");
+    }
+    if r.format == crate::config::Format::Sarif {
+        panic!("gosan: format=sarif is not implemented yet; use format=text or format=json");
+    }
+    if r.debug.schedtrace.is_some() {
+        eprintln!("gosan: GOSAN_DEBUG=schedtrace is not implemented yet for procs=1; ignored");
+    }
+    r
+}
+
+#[track_caller]
+fn run_once<F: FnOnce() + Send + 'static>(
+    r: &Resolved,
+    seed: u64,
+    strategy: &Strategy,
+    expected_steps: u64,
+    f: F,
+) -> (Report, u64) {
+    let mut rr = r.clone();
+    rr.seed = seed;
+    let out = match sched::run_main(&rr, strategy, expected_steps, f) {
+        Ok(o) => o,
+        Err(e) => panic!("gosan: {e}"),
+    };
+    if let Some(e) = out.replay_error {
+        panic!("gosan: {e}");
+    }
+    let strip = r.strip_path_prefix.as_str();
+    let dump = |d: &RawDump| to_dump(d, strip);
+    let report = Report {
+        races: Vec::new(),
+        deadlock: (!out.deadlock.is_empty()).then(|| DeadlockReport {
+            global: true,
+            goroutines: out.deadlock.iter().map(dump).collect(),
+        }),
+        leaks: out.leaks.iter().map(dump).collect(),
+        panic: out.panic.as_ref().map(|p| PanicReport {
+            message: p.message.clone(),
+            fatal: p.fatal,
+            goroutine: dump(&p.goroutine),
+        }),
+        lock_order: Vec::new(),
+        seed,
+        schedule: out.schedule,
+        strategy: match strategy {
+            Strategy::Replay(_) => "random".to_string(),
+            s => s.spelling(),
+        },
+    };
+    (report, out.steps)
+}
+
+fn to_dump(d: &RawDump, strip: &str) -> GoroutineDump {
+    let mut created_at = symbolize::symbolize(&d.created_pcs, strip);
+    if let Some(loc) = d.created_loc {
+        let file = symbolize::strip(
+            Frame {
+                function: String::new(),
+                file: loc.file().to_string(),
+                line: loc.line(),
+            },
+            strip,
+        )
+        .file;
+        match created_at.first_mut() {
+            Some(f0) => {
+                f0.file = file;
+                f0.line = loc.line();
+            }
+            None => created_at.push(Frame {
+                function: "?".to_string(),
+                file,
+                line: loc.line(),
+            }),
+        }
+    }
+    GoroutineDump {
+        id: d.id,
+        wait_reason: d.reason.to_string(),
+        stack: symbolize::symbolize(&d.pcs, strip),
+        created_at,
+    }
+}

@@ -1,0 +1,1092 @@
+//! The deterministic scheduler (`procs = 1`): one OS thread, goroutines as corosensei
+//! coroutines, and a [`Chooser`] deciding at every scheduling point who runs next.
+//!
+//! # Shape
+//! The thread that calls `run` runs [`run_loop`] on its own stack; each goroutine is a
+//! coroutine the loop resumes. A goroutine leaves the CPU only by suspending itself
+//! back to the loop with a [`Switch`]: `To(slot)` when it already picked its successor
+//! (scheduling point, park), `Idle` when nobody is runnable. The loop never decides
+//! while a goroutine could decide itself, so a scheduling point whose choice is "keep
+//! running" costs no context switch at all.
+//!
+//! # Protocol (who touches what)
+//! All of [`Sched`] belongs to the one thread running the loop; goroutines of that
+//! run execute on the same thread, so access is single-threaded. The pointer to it is
+//! in a thread-local read through [`sched_ptr`] (`#[inline(never)]`: a coroutine
+//! resumed elsewhere must never see a cached thread-local address). No `&mut Sched`
+//! is held across a context switch: every function derefs the raw pointer for a short
+//! scope, and the loop itself works through the raw pointer.
+//!
+//! # Goroutine states
+//! `Runnable` (in `runq`, or chosen and about to be resumed) → `Running` (the loop
+//! resumed it) → `Waiting` (parked with a [`WaitReason`]; only [`ready`] or a timer
+//! makes it `Runnable` again) → … → `Dead` (its slot and `G` record are reused).
+//! Invariant: a slot is in `runq` iff its state is `Runnable` and it is not the slot
+//! about to be resumed.
+//!
+//! # Ending a run
+//! Main returns → with `leak_check`, the others run on (bounded: 1,000,000 steps and
+//! 10 virtual minutes) until none is runnable and no timer is pending; the blocked
+//! ones are leaks. Nobody runnable, no timer, main alive → global deadlock. A panic
+//! or fatal error ends the run at the next switch. Then every unfinished goroutine is
+//! unwound (`Cmd::Teardown` makes its `park` unwind), so destructors run and stacks go
+//! back to the pool: nothing leaks into the next run.
+
+pub mod strategy;
+pub mod timer;
+
+use crate::capture::{self, Pcs};
+use crate::config::{Resolved, Strategy};
+use crate::coro::stack::{self, GoStack};
+use corosensei::{Coroutine, CoroutineResult, Yielder};
+use std::cell::Cell;
+use std::collections::{BinaryHeap, VecDeque};
+use std::panic::{AssertUnwindSafe, Location};
+use strategy::{Chooser, Record, Rng};
+use timer::{Action, Entry};
+
+/// What the loop tells a goroutine when resuming it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cmd {
+    Run,
+    /// The run is over: unwind and finish.
+    Teardown,
+}
+
+/// What a goroutine tells the loop when suspending.
+pub enum Switch {
+    /// Resume this slot next (already removed from the run queue).
+    To(u32),
+    /// Nobody is runnable: fire timers, detect deadlock or end.
+    Idle,
+}
+
+type Coro = Coroutine<Cmd, Switch, (), GoStack>;
+
+/// Go's wait reasons, as `goroutine N [reason]:` prints them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitReason {
+    ChanSend,
+    ChanRecv,
+    ChanSendNil,
+    ChanRecvNil,
+    Select,
+    SelectNoCases,
+    MutexLock,
+    RwMutexRLock,
+    RwMutexLock,
+    WaitGroupWait,
+    CondWait,
+    Sleep,
+}
+
+impl WaitReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WaitReason::ChanSend => "chan send",
+            WaitReason::ChanRecv => "chan receive",
+            WaitReason::ChanSendNil => "chan send (nil chan)",
+            WaitReason::ChanRecvNil => "chan receive (nil chan)",
+            WaitReason::Select => "select",
+            WaitReason::SelectNoCases => "select (no cases)",
+            WaitReason::MutexLock => "sync.Mutex.Lock",
+            WaitReason::RwMutexRLock => "sync.RWMutex.RLock",
+            WaitReason::RwMutexLock => "sync.RWMutex.Lock",
+            WaitReason::WaitGroupWait => "sync.WaitGroup.Wait",
+            WaitReason::CondWait => "sync.Cond.Wait",
+            WaitReason::Sleep => "sleep",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GState {
+    Runnable,
+    Running,
+    Waiting,
+    Dead,
+}
+
+/// A goroutine record. Boxed so that raw pointers to it stay valid while the slot
+/// vector grows; reused when its slot is.
+pub struct G {
+    pub id: u64,
+    coro: Option<Coro>,
+    state: GState,
+    reason: WaitReason,
+    /// Frame pointer at the park site: the dump walks from here, lazily.
+    park_fp: usize,
+    lo: usize,
+    hi: usize,
+    guarded: bool,
+    yielder: *const Yielder<Cmd, Switch>,
+    created_loc: &'static Location<'static>,
+    created_pcs: Pcs,
+    prio: i64,
+}
+
+/// A goroutine's dump before symbolization.
+pub struct RawDump {
+    pub id: u64,
+    pub reason: &'static str,
+    pub pcs: Pcs,
+    pub created_loc: Option<&'static Location<'static>>,
+    pub created_pcs: Pcs,
+}
+
+/// A panic or fatal error before symbolization.
+pub struct RawPanic {
+    pub message: String,
+    pub fatal: bool,
+    pub goroutine: RawDump,
+}
+
+/// Unwind payload that tears a parked goroutine down at the end of a run.
+pub struct Teardown;
+
+const NONE: u32 = u32::MAX;
+/// After main returns: steps and virtual nanoseconds the others may still run.
+const AFTER_MAIN_STEPS: u64 = 1_000_000;
+const AFTER_MAIN_NANOS: u64 = 10 * 60 * 1_000_000_000;
+
+pub struct Sched {
+    gs: Vec<Box<G>>,
+    free_slots: Vec<u32>,
+    runq: VecDeque<u32>,
+    current: u32,
+    next_goid: u64,
+    live: usize,
+    rng: Rng,
+    chooser: Chooser,
+    record: Record,
+    pub steps: u64,
+    decisions: u64,
+    now: u64,
+    timers: BinaryHeap<Entry>,
+    timer_seq: u64,
+    main_slot: u32,
+    main_done: bool,
+    main_done_steps: u64,
+    main_done_at: u64,
+    ending: bool,
+    tearing_down: bool,
+    spin_streak: u32,
+    leak_check: bool,
+    pct_depth: i64,
+    pub panic: Option<RawPanic>,
+    pub deadlock: Vec<RawDump>,
+    pub leaks: Vec<RawDump>,
+    pub replay_error: Option<String>,
+}
+
+thread_local! {
+    static SCHED: Cell<*mut Sched> = const { Cell::new(std::ptr::null_mut()) };
+    /// The goroutine running on this thread (for the panic hook and the SIGSEGV
+    /// handler, which must not touch `Sched`).
+    static CUR_G: Cell<*const G> = const { Cell::new(std::ptr::null()) };
+}
+
+/// The scheduler of the run on this thread, or null outside a run.
+/// `#[inline(never)]`: see the module docs (thread-local caching across switches).
+#[inline(never)]
+pub fn sched_ptr() -> *mut Sched {
+    SCHED.with(|s| s.get())
+}
+
+/// The goroutine running on this thread, or null (scheduler context, no run).
+#[inline(never)]
+pub fn current_g_ptr() -> *const G {
+    CUR_G.with(|g| g.get())
+}
+
+/// Whether this thread is running a gosan goroutine right now.
+pub fn in_goroutine() -> bool {
+    !current_g_ptr().is_null()
+}
+
+/// The scheduler, or a clear panic when called outside `gosan::run`.
+#[inline]
+#[track_caller]
+fn sched_or_panic(what: &str) -> *mut Sched {
+    let s = sched_ptr();
+    if s.is_null() {
+        outside_run(what);
+    }
+    s
+}
+
+#[cold]
+#[track_caller]
+fn outside_run(what: &str) -> ! {
+    panic!(
+        "gosan: {what} called outside a gosan run (wrap the code in gosan::run, #[gosan::main] or #[gosan::test])"
+    )
+}
+
+impl Sched {
+    fn new(cfg: &Resolved, strategy: &Strategy, expected_steps: u64) -> Result<Sched, String> {
+        let mut rng = Rng::new(cfg.seed);
+        let chooser = Chooser::new(strategy, &mut rng, expected_steps)?;
+        let pct_depth = match strategy {
+            Strategy::Pct { depth } => *depth as i64,
+            _ => 0,
+        };
+        Ok(Sched {
+            gs: Vec::new(),
+            free_slots: Vec::new(),
+            runq: VecDeque::new(),
+            current: NONE,
+            next_goid: 1,
+            live: 0,
+            rng,
+            chooser,
+            record: Record::default(),
+            steps: 0,
+            decisions: 0,
+            now: 0,
+            timers: BinaryHeap::new(),
+            timer_seq: 0,
+            main_slot: NONE,
+            main_done: false,
+            main_done_steps: 0,
+            main_done_at: 0,
+            ending: false,
+            tearing_down: false,
+            spin_streak: 0,
+            leak_check: cfg.leak_check,
+            pct_depth,
+            panic: None,
+            deadlock: Vec::new(),
+            leaks: Vec::new(),
+            replay_error: None,
+        })
+    }
+
+    fn spawn<F: FnOnce() + Send + 'static>(
+        &mut self,
+        f: F,
+        loc: &'static Location<'static>,
+        pcs: Pcs,
+    ) -> u32 {
+        let st = stack::alloc();
+        let (lo, hi) = st.bounds();
+        let guarded = st.is_guarded();
+        let coro = Coro::with_stack(st, move |y: &Yielder<Cmd, Switch>, cmd: Cmd| {
+            if cmd == Cmd::Teardown {
+                return; // never started: `f` is dropped here
+            }
+            goroutine_main(y, f)
+        });
+        let id = self.next_goid;
+        self.next_goid += 1;
+        let prio = self.chooser.initial_priority(&mut self.rng, self.pct_depth);
+        let g = G {
+            id,
+            coro: Some(coro),
+            state: GState::Runnable,
+            reason: WaitReason::Sleep,
+            park_fp: 0,
+            lo,
+            hi,
+            guarded,
+            yielder: std::ptr::null(),
+            created_loc: loc,
+            created_pcs: pcs,
+            prio,
+        };
+        let slot = match self.free_slots.pop() {
+            Some(s) => {
+                *self.gs[s as usize] = g;
+                s
+            }
+            None => {
+                self.gs.push(Box::new(g));
+                (self.gs.len() - 1) as u32
+            }
+        };
+        self.live += 1;
+        self.runq.push_back(slot);
+        slot
+    }
+
+    /// Picks who runs next among the run queue and `cur` (the current goroutine, when
+    /// it is still runnable). Removes the pick from the queue and, when the pick is
+    /// not `cur`, queues `cur`. Records the decision when there was a choice.
+    fn decide(&mut self, cur: Option<u32>) -> Option<u32> {
+        let n = self.runq.len() + cur.is_some() as usize;
+        if n == 0 {
+            return None;
+        }
+        if n == 1 {
+            return Some(cur.unwrap_or_else(|| self.runq.pop_front().expect("n == 1")));
+        }
+        self.decisions += 1;
+        // Index into runq; runq.len() means `cur`.
+        let idx = match &mut self.chooser {
+            Chooser::Random => self.rng.below(n),
+            Chooser::RoundRobin => 0,
+            Chooser::Pct { change_points, next_low, .. } => {
+                if let (Some(c), Some(&p)) = (cur, change_points.first()) {
+                    if p <= self.decisions {
+                        change_points.remove(0);
+                        self.gs[c as usize].prio = *next_low;
+                        *next_low -= 1;
+                    }
+                }
+                let mut best = self.runq.len();
+                let mut best_prio = cur.map_or(i64::MIN, |c| self.gs[c as usize].prio);
+                for (i, &s) in self.runq.iter().enumerate() {
+                    let p = self.gs[s as usize].prio;
+                    if p > best_prio || (cur.is_none() && best == self.runq.len()) {
+                        best = i;
+                        best_prio = p;
+                    }
+                }
+                best
+            }
+            Chooser::Replay { values, pos } => {
+                let want = values.get(*pos).copied();
+                *pos += 1;
+                let found = want.and_then(|id| {
+                    if cur.is_some_and(|c| self.gs[c as usize].id == id) {
+                        Some(self.runq.len())
+                    } else {
+                        self.runq.iter().position(|&s| self.gs[s as usize].id == id)
+                    }
+                });
+                match found {
+                    Some(i) => i,
+                    None => {
+                        self.replay_diverged(want, cur);
+                        if cur.is_some() {
+                            self.runq.len()
+                        } else {
+                            0
+                        }
+                    }
+                }
+            }
+        };
+        let pick = if idx == self.runq.len() {
+            cur.expect("index runq.len() means cur")
+        } else {
+            let s = match self.chooser {
+                Chooser::RoundRobin => self.runq.remove(idx),
+                _ => self.runq.swap_remove_back(idx),
+            }
+            .expect("index in range");
+            if let Some(c) = cur {
+                self.runq.push_back(c);
+            }
+            s
+        };
+        self.record.push(self.gs[pick as usize].id);
+        Some(pick)
+    }
+
+    #[cold]
+    fn replay_diverged(&mut self, want: Option<u64>, cur: Option<u32>) {
+        if self.replay_error.is_none() {
+            let mut runnable: Vec<u64> = self.runq.iter().map(|&s| self.gs[s as usize].id).collect();
+            if let Some(c) = cur {
+                runnable.push(self.gs[c as usize].id);
+            }
+            runnable.sort_unstable();
+            self.replay_error = Some(match want {
+                Some(id) => format!(
+                    "strategy=replay: the schedule diverged at decision {}: goroutine {id} is not runnable (runnable: {runnable:?}); the program or its inputs changed since the schedule was recorded",
+                    self.decisions
+                ),
+                None => format!(
+                    "strategy=replay: the schedule ended after {} decisions but the run goes on; the program or its inputs changed since the schedule was recorded",
+                    self.decisions - 1
+                ),
+            });
+        }
+        self.ending = true;
+    }
+
+    /// Whether the run must stop at the next switch.
+    #[inline]
+    fn must_stop(&self) -> bool {
+        self.ending
+            || (self.main_done
+                && (!self.leak_check
+                    || self.steps - self.main_done_steps > AFTER_MAIN_STEPS
+                    || self.now - self.main_done_at > AFTER_MAIN_NANOS))
+    }
+
+    fn add_timer(&mut self, when: u64, action: Action) {
+        self.timer_seq += 1;
+        self.timers.push(Entry {
+            when,
+            seq: self.timer_seq,
+            action,
+        });
+    }
+
+    /// Drops dead timer entries from the top of the heap; whether one is pending.
+    fn timer_pending(&mut self) -> bool {
+        while let Some(top) = self.timers.peek() {
+            if top.live() {
+                return true;
+            }
+            self.timers.pop();
+        }
+        false
+    }
+
+    fn dump(&self, slot: u32) -> RawDump {
+        let g = &self.gs[slot as usize];
+        RawDump {
+            id: g.id,
+            reason: g.reason.as_str(),
+            pcs: capture::walk(g.park_fp, g.lo, g.hi, capture::MAX_FRAMES),
+            created_loc: (g.id != 1).then_some(g.created_loc),
+            created_pcs: g.created_pcs.clone(),
+        }
+    }
+
+    fn blocked_dumps(&self) -> Vec<RawDump> {
+        let mut v: Vec<RawDump> = (0..self.gs.len() as u32)
+            .filter(|&s| self.gs[s as usize].state == GState::Waiting)
+            .map(|s| self.dump(s))
+            .collect();
+        v.sort_by_key(|d| d.id);
+        v
+    }
+}
+
+/// Fires the earliest timer, moving virtual time to it. Called only in scheduler
+/// context or from a goroutine that is not parking (the action never parks).
+///
+/// # Safety
+/// `s` is this thread's live scheduler and no `&mut Sched` is held by the caller.
+unsafe fn fire_next_timer(s: *mut Sched) -> bool {
+    // SAFETY: per the contract, short exclusive access on the run's thread.
+    let entry = unsafe {
+        let sr = &mut *s;
+        if !sr.timer_pending() {
+            return false;
+        }
+        let e = sr.timers.pop().expect("timer_pending checked");
+        if e.when > sr.now {
+            sr.now = e.when;
+        }
+        e
+    };
+    match entry.action {
+        Action::Wake(slot, id) => {
+            // SAFETY: as above.
+            let sr = unsafe { &mut *s };
+            let g = &mut sr.gs[slot as usize];
+            if g.id == id && g.state == GState::Waiting {
+                g.state = GState::Runnable;
+                sr.runq.push_back(slot);
+            }
+        }
+        Action::Fire(w, gen) => {
+            if let Some(t) = w.upgrade() {
+                if t.live(gen) {
+                    t.fire(gen); // takes its own short borrows of Sched
+                }
+            }
+        }
+    }
+    true
+}
+
+fn goroutine_main<F: FnOnce()>(y: &Yielder<Cmd, Switch>, f: F) {
+    let g = current_g_ptr() as *mut G;
+    // SAFETY: the loop set CUR_G to this goroutine's record before resuming it; the
+    // record outlives the coroutine.
+    unsafe { (*g).yielder = y };
+    if let Err(payload) = std::panic::catch_unwind(AssertUnwindSafe(f)) {
+        goroutine_panicked(payload);
+    }
+}
+
+#[cold]
+fn goroutine_panicked(payload: Box<dyn std::any::Any + Send>) {
+    if payload.is::<Teardown>() || payload.is::<crate::fatal::FatalError>() {
+        return; // teardown is expected; a fatal error was recorded by `throw`
+    }
+    let message = if let Some(s) = payload.downcast_ref::<&'static str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(non-string panic payload)".to_string()
+    };
+    let s = sched_ptr();
+    // SAFETY: we run in a goroutine of this thread's run (goroutine_main), so `s` is
+    // live; short exclusive access.
+    let sr = unsafe { &mut *s };
+    if sr.panic.is_none() {
+        let g = current_g_ptr();
+        // SAFETY: CUR_G is the running goroutine's record.
+        let id = unsafe { (*g).id };
+        let pcs = crate::panic_hook::take_panic_pcs();
+        // SAFETY: as above.
+        let (loc, cpcs) = unsafe { ((*g).created_loc, (*g).created_pcs.clone()) };
+        sr.panic = Some(RawPanic {
+            message,
+            fatal: false,
+            goroutine: RawDump {
+                id,
+                reason: "running",
+                pcs,
+                created_loc: (id != 1).then_some(loc),
+                created_pcs: cpcs,
+            },
+        });
+    }
+    sr.ending = true;
+}
+
+/// Records Go's `fatal error:` for the running goroutine (first one wins) and marks
+/// the run as ending. Outside a run, does nothing (the caller panics anyway).
+#[cold]
+pub fn record_fatal(msg: &str) {
+    let s = sched_ptr();
+    let g = current_g_ptr();
+    if s.is_null() || g.is_null() {
+        return;
+    }
+    // SAFETY: both belong to this thread's run; short exclusive access.
+    let sr = unsafe { &mut *s };
+    if sr.tearing_down {
+        return;
+    }
+    if sr.panic.is_none() {
+        // SAFETY: CUR_G is the running goroutine's record.
+        let (id, lo, hi, loc, cpcs) =
+            unsafe { ((*g).id, (*g).lo, (*g).hi, (*g).created_loc, (*g).created_pcs.clone()) };
+        sr.panic = Some(RawPanic {
+            message: msg.to_string(),
+            fatal: true,
+            goroutine: RawDump {
+                id,
+                reason: "running",
+                pcs: capture::walk(capture::frame_pointer(), lo, hi, capture::MAX_FRAMES),
+                created_loc: (id != 1).then_some(loc),
+                created_pcs: cpcs,
+            },
+        });
+    }
+    sr.ending = true;
+}
+
+/// Suspends the running goroutine back to the loop.
+///
+/// # Safety
+/// Must run on a goroutine of this thread's run, with no `&mut Sched` alive.
+#[inline]
+unsafe fn switch_out(sw: Switch) {
+    let g = current_g_ptr();
+    // SAFETY: per the contract, `g` is the running goroutine and its yielder is valid
+    // for the coroutine's life.
+    let cmd = unsafe { (*(*g).yielder).suspend(sw) };
+    if cmd == Cmd::Teardown {
+        std::panic::resume_unwind(Box::new(Teardown));
+    }
+}
+
+// ── goroutine-side API (used by every primitive) ────────────────────────────────
+
+/// Starts a goroutine running `f`. See `gosan::go`.
+#[track_caller]
+#[inline(never)]
+pub fn go<F: FnOnce() + Send + 'static>(f: F) {
+    let loc = Location::caller();
+    let s = sched_or_panic("gosan::go");
+    let g = current_g_ptr();
+    let pcs = if g.is_null() {
+        Pcs::new()
+    } else {
+        // SAFETY: the running goroutine's record; bounds are its own stack.
+        let (lo, hi) = unsafe { ((*g).lo, (*g).hi) };
+        capture::walk(capture::frame_pointer(), lo, hi, 8)
+    };
+    // SAFETY: this thread's run; short exclusive access.
+    unsafe { (*s).spawn(f, loc, pcs) };
+    sched_point();
+}
+
+/// Starts a goroutine from scheduler context (a timer's `after_func`).
+pub fn go_from_timer<F: FnOnce() + Send + 'static>(f: F, loc: &'static Location<'static>) {
+    let s = sched_ptr();
+    if s.is_null() {
+        return;
+    }
+    // SAFETY: this thread's run; short exclusive access.
+    unsafe { (*s).spawn(f, loc, Pcs::new()) };
+}
+
+/// A scheduling point: the strategy may hand the CPU to another runnable goroutine.
+/// Called at the start of every channel, select, sync, atomic and time operation.
+#[inline]
+pub fn sched_point() {
+    let s = sched_ptr();
+    if s.is_null() || current_g_ptr().is_null() {
+        return;
+    }
+    // SAFETY: this thread's run, called from one of its goroutines.
+    unsafe { sched_point_in(s, false) }
+}
+
+/// # Safety
+/// `s` is this thread's run and we are on one of its goroutines.
+unsafe fn sched_point_in(s: *mut Sched, yielding: bool) {
+    // SAFETY: per the contract; the borrow ends before any switch.
+    // SAFETY: per the contract.
+    if unsafe { (*s).tearing_down } {
+        std::panic::resume_unwind(Box::new(Teardown));
+    }
+    let next = unsafe {
+        let sr = &mut *s;
+        sr.steps += 1;
+        if !yielding {
+            sr.spin_streak = 0;
+        }
+        if sr.must_stop() {
+            Some(None)
+        } else if sr.runq.is_empty() {
+            None
+        } else {
+            let cur = sr.current;
+            let pick = sr.decide(Some(cur)).expect("cur is a candidate");
+            if pick == cur {
+                None
+            } else {
+                sr.gs[cur as usize].state = GState::Runnable;
+                Some(Some(pick))
+            }
+        }
+    };
+    match next {
+        None => {}
+        // SAFETY: no borrow of Sched is alive here.
+        Some(Some(n)) => unsafe { switch_out(Switch::To(n)) },
+        Some(None) => unsafe { switch_out(Switch::Idle) },
+    }
+}
+
+/// `gosched`, a `select!` whose default ran, a failed `try_*`: a scheduling point
+/// that demotes the caller (PCT) and, when only spinners run, lets time advance.
+pub fn yield_now() {
+    let s = sched_ptr();
+    if s.is_null() || current_g_ptr().is_null() {
+        return;
+    }
+    // SAFETY: this thread's run, on one of its goroutines; short borrows only.
+    unsafe {
+        let fire = {
+            let sr = &mut *s;
+            sr.spin_streak += 1;
+            if let Chooser::Pct { next_yield, .. } = &mut sr.chooser {
+                sr.gs[sr.current as usize].prio = *next_yield;
+                *next_yield -= 1;
+            }
+            sr.spin_streak as usize > 64 * (sr.runq.len() + 1)
+        };
+        if fire && fire_next_timer(s) {
+            (*s).spin_streak = 0;
+        }
+        sched_point_in(s, true);
+    }
+}
+
+/// Parks the running goroutine until [`ready`] (or its sleep timer) wakes it.
+#[inline(never)]
+#[track_caller]
+pub fn park(reason: WaitReason) {
+    let s = sched_or_panic("a blocking operation");
+    let g = current_g_ptr() as *mut G;
+    if g.is_null() {
+        outside_run("a blocking operation");
+    }
+    // SAFETY: this thread's run, on one of its goroutines; the borrow ends before the
+    // switch.
+    // SAFETY: as below.
+    if unsafe { (*s).tearing_down } {
+        std::panic::resume_unwind(Box::new(Teardown));
+    }
+    let next = unsafe {
+        let sr = &mut *s;
+        sr.steps += 1;
+        sr.spin_streak = 0;
+        let gr = &mut *g;
+        gr.state = GState::Waiting;
+        gr.reason = reason;
+        gr.park_fp = capture::frame_pointer();
+        if sr.must_stop() {
+            None
+        } else {
+            sr.decide(None)
+        }
+    };
+    // SAFETY: no borrow of Sched is alive.
+    unsafe {
+        switch_out(match next {
+            Some(n) => Switch::To(n),
+            None => Switch::Idle,
+        })
+    }
+}
+
+/// A parked goroutine, as wait queues store it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GRef {
+    pub slot: u32,
+    pub id: u64,
+}
+
+/// The running goroutine.
+#[inline]
+#[track_caller]
+pub fn current() -> GRef {
+    let g = current_g_ptr();
+    if g.is_null() {
+        outside_run("a blocking operation");
+    }
+    let s = sched_ptr();
+    // SAFETY: this thread's run; read-only access to plain fields.
+    unsafe {
+        GRef {
+            slot: (*s).current,
+            id: (*g).id,
+        }
+    }
+}
+
+/// Makes a parked goroutine runnable. Callable from goroutines and timers.
+#[inline]
+pub fn ready(g: GRef) {
+    let s = sched_ptr();
+    if s.is_null() {
+        return;
+    }
+    // SAFETY: this thread's run; short exclusive access.
+    unsafe {
+        let sr = &mut *s;
+        if sr.tearing_down {
+            return;
+        }
+        let gr = &mut sr.gs[g.slot as usize];
+        if gr.id == g.id && gr.state == GState::Waiting {
+            gr.state = GState::Runnable;
+            sr.runq.push_back(g.slot);
+        }
+    }
+}
+
+/// A recorded uniform choice in `0..n` (select's arm choice). `n >= 1`.
+pub fn choose(n: usize) -> usize {
+    if n <= 1 {
+        return 0;
+    }
+    let s = sched_ptr();
+    if s.is_null() {
+        return 0;
+    }
+    // SAFETY: this thread's run; short exclusive access.
+    let sr = unsafe { &mut *s };
+    let i = match &mut sr.chooser {
+        Chooser::Replay { values, pos } => {
+            let v = values.get(*pos).copied();
+            *pos += 1;
+            match v {
+                Some(v) if (v as usize) < n => v as usize,
+                _ => {
+                    if sr.replay_error.is_none() {
+                        sr.replay_error = Some(format!(
+                            "strategy=replay: the schedule diverged at a select with {n} ready arms (recorded: {v:?}); the program or its inputs changed since the schedule was recorded"
+                        ));
+                    }
+                    sr.ending = true;
+                    0
+                }
+            }
+        }
+        _ => sr.rng.below(n),
+    };
+    sr.record.push(i as u64);
+    i
+}
+
+/// Virtual nanoseconds since the run started.
+pub fn now_nanos() -> u64 {
+    let s = sched_ptr();
+    if s.is_null() {
+        return 0;
+    }
+    // SAFETY: this thread's run; read-only.
+    unsafe { (*s).now }
+}
+
+/// Parks the running goroutine for `nanos` of virtual time (`sleep`).
+pub fn sleep_nanos(nanos: u64) {
+    let s = sched_or_panic("gosan::time::sleep");
+    let g = current();
+    // SAFETY: this thread's run; short exclusive access.
+    unsafe {
+        let sr = &mut *s;
+        let when = sr.now.saturating_add(nanos);
+        sr.add_timer(when, Action::Wake(g.slot, g.id));
+    }
+    park(WaitReason::Sleep);
+}
+
+/// Arms a user-visible timer entry firing at virtual time `when`.
+pub fn arm_timer(when: u64, target: std::sync::Weak<dyn timer::Fire>, gen: u64) {
+    let s = sched_or_panic("a timer");
+    // SAFETY: this thread's run; short exclusive access.
+    unsafe { (*s).add_timer(when, Action::Fire(target, gen)) };
+}
+
+/// Live goroutines of the run (main included).
+pub fn num_goroutine() -> usize {
+    let s = sched_ptr();
+    if s.is_null() {
+        return 0;
+    }
+    // SAFETY: this thread's run; read-only.
+    unsafe { (*s).live }
+}
+
+/// The running goroutine's id (1 = main); 0 outside a goroutine.
+pub fn goid() -> u64 {
+    let g = current_g_ptr();
+    if g.is_null() {
+        0
+    } else {
+        // SAFETY: the running goroutine's record.
+        unsafe { (*g).id }
+    }
+}
+
+/// Whether a run is active on this thread (goroutine or scheduler context).
+pub fn in_run() -> bool {
+    !sched_ptr().is_null()
+}
+
+/// The goroutine's bounds and creation site, for the SIGSEGV handler.
+pub fn overflow_info(g: *const G) -> (usize, usize, u64, &'static Location<'static>) {
+    // SAFETY: called with CUR_G, which points at the running goroutine's record.
+    unsafe { ((*g).lo, (*g).hi, (*g).id, (*g).created_loc) }
+}
+
+// ── the loop ───────────────────────────────────────────────────────────────────
+
+/// What a finished run leaves behind, before symbolization.
+pub struct Outcome {
+    pub panic: Option<RawPanic>,
+    pub deadlock: Vec<RawDump>,
+    pub leaks: Vec<RawDump>,
+    pub schedule: String,
+    pub steps: u64,
+    pub replay_error: Option<String>,
+}
+
+/// Runs `f` as goroutine 1 under a fresh scheduler on this thread until the run ends.
+pub fn run_main<F: FnOnce() + Send + 'static>(
+    cfg: &Resolved,
+    strategy: &Strategy,
+    expected_steps: u64,
+    f: F,
+) -> Result<Outcome, String> {
+    if !sched_ptr().is_null() {
+        return Err("gosan::run called inside a gosan run (runs do not nest)".into());
+    }
+    crate::panic_hook::install();
+    crate::overflow::install();
+    let mut sched = Box::new(Sched::new(cfg, strategy, expected_steps)?);
+    let s: *mut Sched = &mut *sched;
+    SCHED.with(|c| c.set(s));
+    // SAFETY: `s` points at `sched`, alive until the end of this function; from here
+    // on it is only used through the raw pointer.
+    let main_slot = unsafe { (*s).spawn(f, Location::caller(), Pcs::new()) };
+    // SAFETY: as above.
+    unsafe {
+        (*s).main_slot = main_slot;
+        (*s).runq.clear();
+        run_loop(s, main_slot);
+        teardown(s);
+    }
+    SCHED.with(|c| c.set(std::ptr::null_mut()));
+    let sched = *sched;
+    Ok(Outcome {
+        panic: sched.panic,
+        deadlock: sched.deadlock,
+        leaks: sched.leaks,
+        schedule: sched.record.encode(),
+        steps: sched.steps,
+        replay_error: sched.replay_error,
+    })
+}
+
+/// # Safety
+/// `s` is this thread's live scheduler; only raw-pointer access to it here.
+unsafe fn run_loop(s: *mut Sched, first: u32) {
+    let mut next = Some(first);
+    loop {
+        let slot = match next.take() {
+            Some(x) => x,
+            // SAFETY: per the contract.
+            None => match unsafe { idle(s) } {
+                Some(x) => x,
+                None => break,
+            },
+        };
+        // SAFETY: per the contract; the borrow ends before `resume`.
+        let (coro, gptr) = unsafe {
+            let sr = &mut *s;
+            sr.current = slot;
+            let g: &mut G = &mut sr.gs[slot as usize];
+            g.state = GState::Running;
+            (g.coro.as_mut().expect("live goroutine has a coroutine") as *mut Coro, &*g as *const G)
+        };
+        CUR_G.with(|c| c.set(gptr));
+        // SAFETY: the coroutine belongs to a live G whose Box is not freed while it
+        // runs; nothing else borrows it.
+        let r = unsafe { (*coro).resume(Cmd::Run) };
+        CUR_G.with(|c| c.set(std::ptr::null()));
+        // SAFETY: per the contract.
+        unsafe {
+            let g = &*gptr;
+            if !g.guarded && stack_overflowed(g) {
+                crate::overflow::report_and_exit(g.id, g.created_loc, g.hi - g.lo);
+            }
+        }
+        match r {
+            CoroutineResult::Yield(Switch::To(n)) => next = Some(n),
+            CoroutineResult::Yield(Switch::Idle) => next = None,
+            // SAFETY: per the contract.
+            CoroutineResult::Return(()) => next = unsafe { finished(s, slot) },
+        }
+        // SAFETY: per the contract; read-only.
+        if unsafe { (*s).must_stop() } {
+            if let Some(n) = next {
+                // SAFETY: per the contract. Keep the invariant: runnable ⇒ queued.
+                unsafe { (*s).runq.push_back(n) };
+            }
+            break;
+        }
+    }
+}
+
+fn stack_overflowed(g: &G) -> bool {
+    stack::slab_overflowed(g.lo, 0)
+}
+
+/// A goroutine returned: free it, pick the next one.
+///
+/// # Safety
+/// As [`run_loop`].
+unsafe fn finished(s: *mut Sched, slot: u32) -> Option<u32> {
+    // SAFETY: per the contract.
+    let sr = unsafe { &mut *s };
+    let g = &mut sr.gs[slot as usize];
+    g.state = GState::Dead;
+    let coro = g.coro.take().expect("finished goroutine had a coroutine");
+    stack::free(coro.into_stack());
+    sr.live -= 1;
+    sr.free_slots.push(slot);
+    sr.spin_streak = 0;
+    if slot == sr.main_slot {
+        sr.main_done = true;
+        sr.main_done_steps = sr.steps;
+        sr.main_done_at = sr.now;
+    }
+    if sr.must_stop() {
+        return None;
+    }
+    sr.decide(None)
+}
+
+/// Nobody is runnable: advance virtual time, or decide how the run ends.
+///
+/// # Safety
+/// As [`run_loop`].
+unsafe fn idle(s: *mut Sched) -> Option<u32> {
+    loop {
+        // SAFETY: per the contract; short borrows.
+        unsafe {
+            if (*s).must_stop() {
+                return None;
+            }
+            if !(*s).runq.is_empty() {
+                return (*s).decide(None);
+            }
+            if fire_next_timer(s) {
+                continue;
+            }
+            let sr = &mut *s;
+            let dumps = sr.blocked_dumps();
+            if sr.main_done {
+                sr.leaks = dumps;
+            } else {
+                sr.deadlock = dumps;
+            }
+            sr.ending = true;
+            return None;
+        }
+    }
+}
+
+/// Unwinds every unfinished goroutine so its destructors run and its stack returns
+/// to the pool.
+///
+/// # Safety
+/// As [`run_loop`].
+unsafe fn teardown(s: *mut Sched) {
+    // SAFETY: per the contract.
+    unsafe {
+        (*s).tearing_down = true;
+        (*s).timers.clear();
+        (*s).runq.clear();
+    }
+    // SAFETY: per the contract.
+    let n = unsafe { (*s).gs.len() };
+    for slot in 0..n {
+        // SAFETY: per the contract; the borrow ends before resuming.
+        let (coro, gptr) = unsafe {
+            let g = &mut (&mut *s).gs[slot];
+            if g.state == GState::Dead {
+                continue;
+            }
+            match g.coro.take() {
+                Some(c) => (c, &**g as *const G),
+                None => continue,
+            }
+        };
+        let mut coro = coro;
+        if coro.started() {
+            let mut tries = 0;
+            while !coro.done() && tries < 16 {
+                CUR_G.with(|c| c.set(gptr));
+                // SAFETY: per the contract.
+                unsafe { (*s).current = slot as u32 };
+                let _ = coro.resume(Cmd::Teardown);
+                CUR_G.with(|c| c.set(std::ptr::null()));
+                tries += 1;
+            }
+            if coro.done() {
+                stack::free(coro.into_stack());
+            } else {
+                // A goroutine that swallows its own teardown cannot be unwound; its
+                // stack is leaked rather than freed under live frames.
+                std::mem::forget(coro);
+            }
+        } else {
+            drop(coro); // drops the unstarted closure
+        }
+        // SAFETY: per the contract.
+        unsafe {
+            let g = &mut (&mut *s).gs[slot];
+            g.state = GState::Dead;
+            (*s).live -= 1;
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! Scheduling strategies and the decision record that makes every run replayable.
+//!
+//! A *decision* is made wherever the run could go more than one way: at a scheduling
+//! point with at least one other runnable goroutine (which goroutine runs next), and
+//! in `select!` with several ready arms (which arm). Every decision is appended to a
+//! [`Record`]; `Strategy::Replay` feeds the same values back, so a run is a pure
+//! function of (program, strategy, seed) or of (program, schedule string).
+//!
+//! Schedule string: decisions as decimal numbers separated by `.`, a run of equal
+//! values written `v*n` (`1*40.3.1*7`). Goroutine decisions store the goroutine id,
+//! select decisions the arm index.
+//!
+//! PCT (Burckhardt, Kothari, Musuvathi, Nagarakatte, "A Randomized Scheduler with
+//! Probabilistic Guarantees of Finding Bugs", ASPLOS 2010): each goroutine gets a
+//! random priority above `depth`; the highest-priority runnable goroutine runs; at
+//! `depth - 1` change points drawn from `[1, k]` (k = expected steps) the running
+//! goroutine's priority drops to below every initial priority. A yield (gosched,
+//! `select!` default, failed `try_*`) drops the yielder to the lowest priority so the
+//! goroutine it waits for gets to run.
+
+use crate::config::Strategy;
+
+/// SplitMix64 (Steele, Lea, Flood, OOPSLA 2014): tiny, seedable, good enough here.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+    #[inline]
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    /// Uniform in `0..n` (n > 0), by multiply-shift (Lemire).
+    #[inline]
+    pub fn below(&mut self, n: usize) -> usize {
+        ((self.next_u64() >> 32) * n as u64 >> 32) as usize
+    }
+}
+
+/// Derives the seed of `check`'s iteration `i` from the base seed.
+pub fn derive_seed(base: u64, i: u64) -> u64 {
+    let mut r = Rng::new(base ^ i.wrapping_mul(0xd1b5_4a32_d192_ed03));
+    r.next_u64()
+}
+
+/// Run-length encoded decisions.
+#[derive(Debug, Default, Clone)]
+pub struct Record {
+    runs: Vec<(u64, u32)>,
+}
+
+impl Record {
+    #[inline]
+    pub fn push(&mut self, v: u64) {
+        if let Some((last, n)) = self.runs.last_mut() {
+            if *last == v && *n < u32::MAX {
+                *n += 1;
+                return;
+            }
+        }
+        self.runs.push((v, 1));
+    }
+
+    pub fn encode(&self) -> String {
+        let mut s = String::new();
+        for (i, &(v, n)) in self.runs.iter().enumerate() {
+            if i > 0 {
+                s.push('.');
+            }
+            if n == 1 {
+                s.push_str(&v.to_string());
+            } else {
+                s.push_str(&format!("{v}*{n}"));
+            }
+        }
+        s
+    }
+
+    pub fn decode(text: &str) -> Result<Vec<u64>, String> {
+        let mut out = Vec::new();
+        for tok in text.split('.').filter(|t| !t.is_empty()) {
+            let (v, n) = match tok.split_once('*') {
+                Some((v, n)) => (v, n.parse::<u64>().map_err(|_| format!("bad count in `{tok}`"))?),
+                None => (tok, 1),
+            };
+            let v = v.parse::<u64>().map_err(|_| format!("bad value in `{tok}`"))?;
+            if out.len() as u64 + n > 1 << 32 {
+                return Err("schedule too long".into());
+            }
+            out.extend(std::iter::repeat_n(v, n as usize));
+        }
+        Ok(out)
+    }
+}
+
+/// The state a strategy keeps across decisions.
+#[derive(Debug)]
+pub enum Chooser {
+    Random,
+    RoundRobin,
+    Pct {
+        change_points: Vec<u64>,
+        /// Next priority handed to a change-point victim (counts down from depth).
+        next_low: i64,
+        /// Next priority handed to a yielder (below everything else, counts down).
+        next_yield: i64,
+    },
+    Replay {
+        values: Vec<u64>,
+        pos: usize,
+    },
+}
+
+impl Chooser {
+    pub fn new(strategy: &Strategy, rng: &mut Rng, expected_steps: u64) -> Result<Chooser, String> {
+        Ok(match strategy {
+            Strategy::Random => Chooser::Random,
+            Strategy::RoundRobin => Chooser::RoundRobin,
+            Strategy::Pct { depth } => {
+                let k = expected_steps.max(16);
+                let mut change_points: Vec<u64> = (1..*depth).map(|_| 1 + rng.next_u64() % k).collect();
+                change_points.sort_unstable();
+                Chooser::Pct {
+                    change_points,
+                    next_low: *depth as i64,
+                    next_yield: -1,
+                }
+            }
+            Strategy::Replay(s) => Chooser::Replay {
+                values: Record::decode(s).map_err(|e| format!("strategy=replay: {e}"))?,
+                pos: 0,
+            },
+        })
+    }
+
+    /// A fresh goroutine's PCT priority (ignored by the other strategies).
+    pub fn initial_priority(&self, rng: &mut Rng, depth_floor: i64) -> i64 {
+        match self {
+            Chooser::Pct { .. } => depth_floor + 1 + (rng.next_u64() >> 2) as i64,
+            _ => 0,
+        }
+    }
+}
