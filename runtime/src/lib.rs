@@ -10,14 +10,21 @@
 //! Failure classes are described in [`fatal`].
 
 pub mod capture;
+pub mod chan;
 pub mod config;
+pub mod context;
 pub mod coro;
 pub mod fatal;
+pub mod lock;
 pub mod overflow;
 pub mod panic_hook;
 pub mod run;
 pub mod sched;
+pub mod select;
+pub mod sync;
+pub mod time;
 
+pub use chan::{chan, Chan, RecvChan, SendChan, TryRecvError, TrySendError};
 pub use config::{Config, Format, OptionError, Strategy};
 pub use run::{check, run, run_with};
 pub use sched::{go, goid, num_goroutine};

@@ -101,7 +101,11 @@ mod tests {
         let mut store = SyncClock::new();
         store.release(th.get_mut(a));
         store.release(th.get_mut(b));
-        assert_eq!(store.clock().get(a), 0, "a plain release forgets earlier releasers");
+        assert_eq!(
+            store.clock().get(a),
+            0,
+            "a plain release forgets earlier releasers"
+        );
         assert_eq!(store.clock().get(b), eb.clock());
 
         let mut merged = SyncClock::new();

@@ -130,7 +130,10 @@ impl ThreadState {
 enum Slot {
     Running(ThreadState),
     /// Finished; may be reused (it is on the free list).
-    Free { last: Time, published: Time },
+    Free {
+        last: Time,
+        published: Time,
+    },
     /// Finished with a counter past [`RETIRE_AT`]; never reused.
     Retired,
 }
@@ -196,7 +199,8 @@ impl Threads {
                 }
             }
         }
-        let index = u32::try_from(self.slots.len()).expect("gosan: hb: more than 2^32 goroutine slots");
+        let index =
+            u32::try_from(self.slots.len()).expect("gosan: hb: more than 2^32 goroutine slots");
         self.slots.push(Slot::Free {
             last: 0,
             published: 0,

@@ -1,0 +1,534 @@
+//! FastTrack's per-location state and its read/write rules, extended to atomics.
+//!
+//! Flanagan & Freund, *FastTrack: Efficient and Precise Dynamic Race Detection*,
+//! PLDI 2009, Fig. 2 and §3. A [`Cell`] is the shadow of one memory location (one
+//! byte; `shadow.rs` shares a cell among the bytes of a word while they agree). It
+//! records:
+//!
+//! - `write`: the last plain write, as an epoch `W` (plus its site);
+//! - `reads`: the plain reads since that write, as one epoch `R` while they are
+//!   totally ordered (*read-exclusive*) or as a read vector, one entry per slot, once
+//!   two of them were concurrent (*read-shared*);
+//! - `atomics` (boxed, `None` until the first atomic access after the last plain
+//!   write): the same two summaries for atomic reads and atomic writes since `W`.
+//!
+//! Every recorded access keeps the opaque `site` the runtime passed with it, so a
+//! report always finds the previous access's stack.
+//!
+//! # Rules
+//!
+//! Two accesses race when they touch the same location, at least one writes, they are
+//! not both atomic, and neither happens before the other. For an access at epoch `E`
+//! by a goroutine with clock `C`, "`X` ok" below means every access summarized in `X`
+//! is covered by `C`; the first one that is not is returned as the race:
+//!
+//! | access       | fast path (no check)          | must be ordered after   | then record        |
+//! |--------------|-------------------------------|-------------------------|--------------------|
+//! | read         | `reads` holds `E`             | `W`, atomic writes      | `E` into `reads`   |
+//! | atomic read  | atomic reads hold `E`         | `W`                     | `E` into atomic reads |
+//! | write        | `W == E`                      | `W`, atomic writes, reads, atomic reads | `W := E`; drop all reads and atomics |
+//! | atomic write | atomic writes hold `E`        | `W`, reads              | `E` into atomic writes |
+//!
+//! "Record `E` into a summary" is FastTrack's read rule: if the summary is one epoch
+//! covered by `C` (*read exclusive*), `E` replaces it; if not (*read share*), the
+//! summary becomes a vector holding both; a vector just sets entry `t`.
+//!
+//! # Invariants (exactness)
+//!
+//! While no race has been reported on a location, its cell answers exactly like the
+//! full access history would (checked by `tests/hb_differential.rs`):
+//!
+//! - a plain write is ordered after every earlier access, so `W` stands for the whole
+//!   history before it, and after a write the summaries restart empty (FastTrack's
+//!   *write shared* discards the read vector);
+//! - within one summary the accesses of one slot are a happens-before chain (program
+//!   order, and across slot reuse by `thread.rs`'s rule), so the latest per slot
+//!   stands for the others; a single epoch replaces another only when it is ordered
+//!   after it;
+//! - a fast path is taken only when the goroutine has not released since it made the
+//!   same kind of access at the same epoch: any conflicting access in between was
+//!   either a reported race or ordered after that epoch, which needs a release.
+//!
+//! After a race is reported the access is still recorded, so detection goes on, but
+//! the cell is then only as precise as FastTrack's (it reports the first race of a
+//! location exactly).
+
+use super::clock::{Epoch, Tid, VClock};
+use super::thread::ThreadState;
+use smallvec::SmallVec;
+
+/// What an access did, as Go's race report names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AccessKind {
+    Read,
+    Write,
+    AtomicRead,
+    AtomicWrite,
+}
+
+impl AccessKind {
+    /// The kind of a read (`write == false`) or write, plain or atomic.
+    #[inline]
+    pub const fn new(write: bool, atomic: bool) -> Self {
+        match (write, atomic) {
+            (false, false) => AccessKind::Read,
+            (true, false) => AccessKind::Write,
+            (false, true) => AccessKind::AtomicRead,
+            (true, true) => AccessKind::AtomicWrite,
+        }
+    }
+
+    /// A write, plain or atomic.
+    #[inline]
+    pub const fn is_write(self) -> bool {
+        matches!(self, AccessKind::Write | AccessKind::AtomicWrite)
+    }
+
+    /// An atomic access.
+    #[inline]
+    pub const fn is_atomic(self) -> bool {
+        matches!(self, AccessKind::AtomicRead | AccessKind::AtomicWrite)
+    }
+
+    /// Whether an access of kind `self` and one of kind `other` to the same location
+    /// race when unordered: at least one writes and not both are atomic.
+    #[inline]
+    pub const fn conflicts_with(self, other: AccessKind) -> bool {
+        (self.is_write() || other.is_write()) && !(self.is_atomic() && other.is_atomic())
+    }
+}
+
+/// A data race found by an access: the current access (made by the caller, who knows
+/// who and where) against one earlier access it is not ordered with.
+///
+/// Small and `Copy`: the hot path returns it by value; the runtime turns it into a
+/// report (stacks from `previous_site` and its own record of the current access) off
+/// the hot path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Race {
+    /// The first racing byte of the current access.
+    pub addr: u64,
+    /// The current access.
+    pub current: AccessKind,
+    /// The earlier access.
+    pub previous: AccessKind,
+    /// Slot and clock of the earlier access. The slot may have been reused since; the
+    /// site tells the runtime which goroutine made it.
+    pub previous_epoch: Epoch,
+    /// The opaque site the runtime passed with the earlier access.
+    pub previous_site: u32,
+}
+
+const _: () = assert!(std::mem::size_of::<Race>() <= 24);
+
+/// One recorded access: when (epoch) and where (site). [`Access::NONE`] is "nothing".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Access {
+    pub epoch: Epoch,
+    pub site: u32,
+}
+
+impl Access {
+    /// No access: covered by every clock.
+    pub const NONE: Access = Access {
+        epoch: Epoch::NONE,
+        site: 0,
+    };
+}
+
+impl Default for Access {
+    fn default() -> Self {
+        Access::NONE
+    }
+}
+
+/// The earlier access of a race, as a [`Cell`] reports it; `shadow.rs` adds the
+/// address and the current kind to make a [`Race`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conflict {
+    pub previous: AccessKind,
+    pub access: Access,
+}
+
+/// A summary of same-kind accesses since the last plain write: one epoch while they
+/// are ordered, a per-slot vector once two were concurrent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum AccessSet {
+    /// Read-exclusive: one access, after all others of the summary.
+    One(Access),
+    /// Read-shared: the latest access of each slot.
+    Many(Box<AccessVec>),
+}
+
+impl Default for AccessSet {
+    fn default() -> Self {
+        AccessSet::One(Access::NONE)
+    }
+}
+
+/// Read-shared summary: `clock[t]` is the epoch of slot `t`'s latest access (0: none)
+/// and `sites[t]` its site.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct AccessVec {
+    clock: VClock,
+    sites: SmallVec<[u32; 8]>,
+}
+
+impl AccessVec {
+    fn set(&mut self, access: Access) {
+        let tid = access.epoch.tid();
+        self.clock.set(tid, access.epoch.clock());
+        if self.sites.len() <= tid.index() {
+            self.sites.resize(tid.index() + 1, 0);
+        }
+        self.sites[tid.index()] = access.site;
+    }
+
+    fn get(&self, tid: Tid) -> Access {
+        Access {
+            epoch: self.clock.epoch(tid),
+            site: self.sites.get(tid.index()).copied().unwrap_or(0),
+        }
+    }
+}
+
+impl AccessSet {
+    /// Whether `epoch` is already recorded (the same-epoch fast path).
+    #[inline]
+    fn holds(&self, epoch: Epoch) -> bool {
+        match self {
+            AccessSet::One(a) => a.epoch == epoch,
+            AccessSet::Many(v) => v.clock.get(epoch.tid()) == epoch.clock(),
+        }
+    }
+
+    /// The first recorded access not covered by `clock`.
+    #[inline]
+    fn first_unordered(&self, clock: &VClock) -> Option<Access> {
+        match self {
+            AccessSet::One(a) if a.epoch.covered_by(clock) => None,
+            AccessSet::One(a) => Some(*a),
+            AccessSet::Many(v) => v
+                .clock
+                .iter()
+                .find(|&(tid, time)| time > clock.get(tid))
+                .map(|(tid, _)| v.get(tid)),
+        }
+    }
+
+    /// Records `access`, made by a goroutine whose clock is `clock`.
+    fn add(&mut self, access: Access, clock: &VClock) {
+        match self {
+            // Read exclusive: the previous access happens before this one.
+            AccessSet::One(prev) if prev.epoch.covered_by(clock) => *prev = access,
+            // Read share: concurrent with the previous one; keep both.
+            AccessSet::One(prev) => {
+                let mut v = AccessVec {
+                    clock: VClock::new(),
+                    sites: SmallVec::new(),
+                };
+                v.set(*prev);
+                v.set(access);
+                *self = AccessSet::Many(Box::new(v));
+            }
+            AccessSet::Many(v) => v.set(access),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        matches!(self, AccessSet::One(a) if a.epoch.is_none())
+    }
+}
+
+/// Atomic accesses since the last plain write (rare: boxed out of [`Cell`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Atomics {
+    reads: AccessSet,
+    writes: AccessSet,
+}
+
+/// The shadow state of one location (see the module docs).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Cell {
+    write: Access,
+    reads: AccessSet,
+    atomics: Option<Box<Atomics>>,
+}
+
+const _: () = assert!(std::mem::size_of::<Cell>() <= 48);
+
+impl Cell {
+    /// A location nobody accessed (or freed memory).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether nothing is recorded.
+    pub fn is_empty(&self) -> bool {
+        self.write.epoch.is_none() && self.reads.is_empty() && self.atomics.is_none()
+    }
+
+    /// The last plain write ([`Access::NONE`] if none since the cell was reset).
+    pub fn last_write(&self) -> Access {
+        self.write
+    }
+
+    /// Applies an access of `kind` by `thread`, labelled `site`.
+    #[inline]
+    pub fn access(
+        &mut self,
+        kind: AccessKind,
+        thread: &ThreadState,
+        site: u32,
+    ) -> Result<(), Conflict> {
+        match kind {
+            AccessKind::Read => self.read(thread, site),
+            AccessKind::Write => self.write(thread, site),
+            AccessKind::AtomicRead => self.atomic_read(thread, site),
+            AccessKind::AtomicWrite => self.atomic_write(thread, site),
+        }
+    }
+
+    /// A plain read.
+    #[inline]
+    pub fn read(&mut self, thread: &ThreadState, site: u32) -> Result<(), Conflict> {
+        let epoch = thread.epoch();
+        if self.reads.holds(epoch) {
+            return Ok(()); // [Read Same Epoch], [Read Shared Same Epoch]
+        }
+        let clock = thread.clock();
+        let result = self.check_write(clock).and_then(|()| match &self.atomics {
+            Some(at) => check(&at.writes, clock, AccessKind::AtomicWrite),
+            None => Ok(()),
+        });
+        self.reads.add(Access { epoch, site }, clock);
+        result
+    }
+
+    /// An atomic read.
+    #[inline]
+    pub fn atomic_read(&mut self, thread: &ThreadState, site: u32) -> Result<(), Conflict> {
+        let epoch = thread.epoch();
+        if self
+            .atomics
+            .as_ref()
+            .is_some_and(|at| at.reads.holds(epoch))
+        {
+            return Ok(());
+        }
+        let clock = thread.clock();
+        let result = self.check_write(clock);
+        self.atomics_mut().reads.add(Access { epoch, site }, clock);
+        result
+    }
+
+    /// A plain write.
+    #[inline]
+    pub fn write(&mut self, thread: &ThreadState, site: u32) -> Result<(), Conflict> {
+        let epoch = thread.epoch();
+        if self.write.epoch == epoch {
+            return Ok(()); // [Write Same Epoch]
+        }
+        let clock = thread.clock();
+        let result = self
+            .check_write(clock)
+            .and_then(|()| match &self.atomics {
+                Some(at) => check(&at.writes, clock, AccessKind::AtomicWrite),
+                None => Ok(()),
+            })
+            .and_then(|()| check(&self.reads, clock, AccessKind::Read))
+            .and_then(|()| match &self.atomics {
+                Some(at) => check(&at.reads, clock, AccessKind::AtomicRead),
+                None => Ok(()),
+            });
+        // [Write Exclusive] / [Write Shared]: the write stands for all that came before.
+        self.write = Access { epoch, site };
+        self.reads = AccessSet::default();
+        self.atomics = None;
+        result
+    }
+
+    /// An atomic write.
+    #[inline]
+    pub fn atomic_write(&mut self, thread: &ThreadState, site: u32) -> Result<(), Conflict> {
+        let epoch = thread.epoch();
+        if self
+            .atomics
+            .as_ref()
+            .is_some_and(|at| at.writes.holds(epoch))
+        {
+            return Ok(());
+        }
+        let clock = thread.clock();
+        let result = self
+            .check_write(clock)
+            .and_then(|()| check(&self.reads, clock, AccessKind::Read));
+        self.atomics_mut().writes.add(Access { epoch, site }, clock);
+        result
+    }
+
+    #[inline]
+    fn check_write(&self, clock: &VClock) -> Result<(), Conflict> {
+        if self.write.epoch.covered_by(clock) {
+            Ok(())
+        } else {
+            Err(Conflict {
+                previous: AccessKind::Write,
+                access: self.write,
+            })
+        }
+    }
+
+    fn atomics_mut(&mut self) -> &mut Atomics {
+        self.atomics.get_or_insert_with(Box::default)
+    }
+}
+
+#[inline]
+fn check(set: &AccessSet, clock: &VClock, previous: AccessKind) -> Result<(), Conflict> {
+    match set.first_unordered(clock) {
+        None => Ok(()),
+        Some(access) => Err(Conflict { previous, access }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::sync::SyncClock;
+    use super::super::thread::Threads;
+    use super::*;
+    use AccessKind::{AtomicRead, AtomicWrite, Read, Write};
+
+    /// Three unsynchronized goroutines and a cell.
+    fn setup() -> (Threads, [Tid; 3], Cell) {
+        let mut th = Threads::new();
+        let ids = [th.create(None), th.create(None), th.create(None)];
+        (th, ids, Cell::new())
+    }
+
+    /// `from` releases into a fresh object and `to` acquires it.
+    fn sync(th: &mut Threads, from: Tid, to: Tid) {
+        let mut s = SyncClock::new();
+        s.release(th.get_mut(from));
+        s.acquire(th.get_mut(to));
+    }
+
+    fn prev(res: Result<(), Conflict>) -> Option<(AccessKind, u32)> {
+        res.err().map(|c| (c.previous, c.access.site))
+    }
+
+    #[test]
+    fn kinds_conflict_like_go() {
+        assert!(Write.conflicts_with(Read) && Read.conflicts_with(Write));
+        assert!(!Read.conflicts_with(Read) && !Read.conflicts_with(AtomicRead));
+        assert!(!AtomicWrite.conflicts_with(AtomicWrite));
+        assert!(AtomicWrite.conflicts_with(Read) && Write.conflicts_with(AtomicRead));
+        assert_eq!(AccessKind::new(true, true), AtomicWrite);
+    }
+
+    #[test]
+    fn write_read_race_keeps_the_write_site() {
+        let (th, [a, b, _], mut cell) = setup();
+        assert_eq!(cell.write(th.get(a), 10), Ok(()));
+        assert_eq!(prev(cell.read(th.get(b), 11)), Some((Write, 10)));
+        let race = cell.read(th.get(b), 12); // same epoch: fast path, already reported
+        assert_eq!(race, Ok(()));
+    }
+
+    #[test]
+    fn ordered_write_then_read_is_fine_and_same_epoch_is_a_fast_path() {
+        let (mut th, [a, b, _], mut cell) = setup();
+        cell.write(th.get(a), 1).unwrap();
+        cell.write(th.get(a), 2).unwrap(); // [Write Same Epoch]: site stays
+        assert_eq!(cell.last_write().site, 1);
+        sync(&mut th, a, b);
+        cell.read(th.get(b), 3).unwrap();
+        cell.read(th.get(b), 4).unwrap();
+        assert!(!cell.is_empty());
+    }
+
+    #[test]
+    fn read_exclusive_then_read_shared_then_write_race() {
+        let (mut th, [a, b, c], mut cell) = setup();
+        cell.read(th.get(a), 1).unwrap();
+        sync(&mut th, a, b);
+        cell.read(th.get(b), 2).unwrap(); // read exclusive: replaces a's read
+        assert!(matches!(cell.reads, AccessSet::One(x) if x.site == 2));
+        cell.read(th.get(c), 3).unwrap(); // concurrent with b's: read shared
+        assert!(matches!(cell.reads, AccessSet::Many(_)));
+        // b's own read is covered by its clock; c's concurrent read is not.
+        assert_eq!(prev(cell.write(th.get(b), 4)), Some((Read, 3)));
+        // The write discarded the read vector.
+        assert!(matches!(cell.reads, AccessSet::One(x) if x.epoch.is_none()));
+    }
+
+    #[test]
+    fn write_after_all_shared_reads_is_ordered() {
+        let (mut th, [a, b, c], mut cell) = setup();
+        cell.read(th.get(a), 1).unwrap();
+        cell.read(th.get(b), 2).unwrap();
+        sync(&mut th, a, c);
+        assert_eq!(prev(cell.write(th.get(c), 3)), Some((Read, 2)));
+        let mut cell = Cell::new();
+        cell.read(th.get(a), 1).unwrap();
+        cell.read(th.get(b), 2).unwrap();
+        sync(&mut th, b, c);
+        sync(&mut th, a, c);
+        assert_eq!(cell.write(th.get(c), 3), Ok(()));
+    }
+
+    #[test]
+    fn write_write_race() {
+        let (th, [a, b, _], mut cell) = setup();
+        cell.write(th.get(a), 7).unwrap();
+        let conflict = cell.write(th.get(b), 8).unwrap_err();
+        assert_eq!(conflict.previous, Write);
+        assert_eq!(conflict.access.epoch, th.get(a).epoch());
+        assert_eq!(cell.last_write().site, 8);
+    }
+
+    #[test]
+    fn atomics_do_not_race_with_each_other() {
+        let (th, [a, b, c], mut cell) = setup();
+        cell.atomic_write(th.get(a), 1).unwrap();
+        cell.atomic_write(th.get(b), 2).unwrap();
+        cell.atomic_read(th.get(c), 3).unwrap();
+        cell.atomic_read(th.get(a), 4).unwrap();
+    }
+
+    #[test]
+    fn plain_read_races_with_any_concurrent_atomic_write() {
+        let (mut th, [a, b, c], mut cell) = setup();
+        cell.atomic_write(th.get(a), 1).unwrap();
+        cell.atomic_write(th.get(b), 2).unwrap();
+        sync(&mut th, b, c);
+        // c is after b's atomic write but not a's: the older one still races.
+        assert_eq!(prev(cell.read(th.get(c), 3)), Some((AtomicWrite, 1)));
+    }
+
+    #[test]
+    fn atomic_access_races_with_plain_access() {
+        let (th, [a, b, c], mut cell) = setup();
+        cell.write(th.get(a), 1).unwrap();
+        assert_eq!(prev(cell.atomic_read(th.get(b), 2)), Some((Write, 1)));
+
+        let mut cell = Cell::new();
+        cell.read(th.get(a), 1).unwrap();
+        cell.atomic_read(th.get(b), 2).unwrap(); // two reads never race
+        assert_eq!(prev(cell.atomic_write(th.get(c), 3)), Some((Read, 1)));
+
+        let mut cell = Cell::new();
+        cell.atomic_read(th.get(a), 1).unwrap();
+        assert_eq!(prev(cell.write(th.get(b), 2)), Some((AtomicRead, 1)));
+    }
+
+    #[test]
+    fn plain_write_resets_atomic_history() {
+        let (mut th, [a, b, _], mut cell) = setup();
+        cell.atomic_write(th.get(a), 1).unwrap();
+        sync(&mut th, a, b);
+        cell.write(th.get(b), 2).unwrap();
+        assert!(cell.atomics.is_none());
+        cell.read(th.get(b), 3).unwrap();
+    }
+}

@@ -1,0 +1,658 @@
+//! Channels, modelled on Go's `hchan` (`runtime/chan.go`; the seed book's channel
+//! chapter).
+//!
+//! A channel is a lock, a ring buffer of `cap` slots, a `closed` flag and two FIFO
+//! wait queues of parked goroutines: `recvq` (receivers waiting for a value) and
+//! `sendq` (senders waiting for room or a receiver). A queued entry is a [`Waiter`]
+//! (Go's `sudog`) that lives on the parked goroutine's own stack.
+//!
+//! # Invariants (under the channel lock)
+//! - `sendq` non-empty ⇒ the buffer is full (or `cap == 0`) and no receiver waits;
+//!   `recvq` non-empty ⇒ the buffer is empty and no sender waits. (Stale entries of
+//!   an already-completed `select` are skipped, as Go skips `sudog`s whose
+//!   `selectDone` is set.)
+//! - A direct hand-off (a sender finding a waiting receiver, or the reverse) copies
+//!   the value straight into the other goroutine's waiter, then readies it.
+//! - A buffered receive that finds a waiting sender takes the head of the buffer and
+//!   moves the sender's value to the tail, so FIFO order holds across the hand-off.
+//! - `close` wakes every waiter: receivers get `None`, senders panic
+//!   `send on closed channel` when they resume.
+//!
+//! # Protocol
+//! A goroutine enqueues its waiter, releases the lock, then parks; whoever dequeues the
+//! waiter completes it (`done`/value) before readying the goroutine. A waiter is
+//! removed from its queue before its goroutine's frame can return or unwind ([`Dequeue`]
+//! guard), so a queue never points into a dead frame.
+
+use crate::lock::SpinLock;
+use crate::sched::{self, GRef, WaitReason};
+use std::cell::{Cell, UnsafeCell};
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::{Arc, Weak};
+
+/// Shared state of a blocked `select!`: which case completed first.
+pub struct SelectSync {
+    pub(crate) done: Cell<bool>,
+    pub(crate) fired: Cell<usize>,
+}
+
+impl SelectSync {
+    pub(crate) fn new() -> SelectSync {
+        SelectSync {
+            done: Cell::new(false),
+            fired: Cell::new(usize::MAX),
+        }
+    }
+}
+
+/// A parked goroutine's entry in a wait queue (Go's `sudog`).
+pub struct Waiter<T> {
+    pub(crate) g: GRef,
+    /// Send: the value offered. Receive: where the value is delivered.
+    pub(crate) slot: UnsafeCell<Option<T>>,
+    /// Completed by a partner (`true`) or woken by `close` (`false`).
+    pub(crate) success: Cell<bool>,
+    pub(crate) sel: *const SelectSync,
+    pub(crate) case: usize,
+}
+
+impl<T> Waiter<T> {
+    pub(crate) fn new(g: GRef, value: Option<T>, sel: *const SelectSync, case: usize) -> Self {
+        Waiter {
+            g,
+            slot: UnsafeCell::new(value),
+            success: Cell::new(false),
+            sel,
+            case,
+        }
+    }
+}
+
+/// FIFO of waiters (Go's `waitq`).
+pub(crate) struct WaitQ<T> {
+    q: VecDeque<*const Waiter<T>>,
+}
+
+impl<T> WaitQ<T> {
+    fn new() -> Self {
+        WaitQ { q: VecDeque::new() }
+    }
+
+    pub(crate) fn push(&mut self, w: *const Waiter<T>) {
+        self.q.push_back(w);
+    }
+
+    /// The first waiter that can still complete, claimed for its `select` if any.
+    pub(crate) fn dequeue(&mut self) -> Option<&Waiter<T>> {
+        while let Some(w) = self.q.pop_front() {
+            // SAFETY: a queued waiter's frame is alive until it is removed (module
+            // protocol); we hold the channel lock.
+            let w = unsafe { &*w };
+            if !w.sel.is_null() {
+                // SAFETY: the select's sync lives in the parked goroutine's frame, as
+                // long as any of its waiters is queued.
+                let sel = unsafe { &*w.sel };
+                if sel.done.get() {
+                    continue; // stale entry of a select another case completed
+                }
+                sel.done.set(true);
+                sel.fired.set(w.case);
+            }
+            return Some(w);
+        }
+        None
+    }
+
+    /// Whether a waiter that can still complete is queued.
+    pub(crate) fn has_live(&self) -> bool {
+        self.q.iter().any(|&w| {
+            // SAFETY: as in `dequeue`.
+            let w = unsafe { &*w };
+            // SAFETY: as in `dequeue`.
+            w.sel.is_null() || !unsafe { &*w.sel }.done.get()
+        })
+    }
+
+    /// Removes `w` if it is still queued.
+    pub(crate) fn remove(&mut self, w: *const Waiter<T>) {
+        if let Some(i) = self.q.iter().position(|&x| std::ptr::eq(x, w)) {
+            self.q.remove(i);
+        }
+    }
+}
+
+pub(crate) struct State<T> {
+    pub(crate) buf: VecDeque<T>,
+    pub(crate) closed: bool,
+    pub(crate) recvq: WaitQ<T>,
+    pub(crate) sendq: WaitQ<T>,
+}
+
+pub(crate) struct Inner<T> {
+    pub(crate) state: SpinLock<State<T>>,
+    pub(crate) cap: usize,
+}
+
+// SAFETY: the raw waiter pointers in the queues are only dereferenced under the
+// channel lock (or by their owner after it was dequeued); values of T move between
+// goroutines, hence T: Send.
+unsafe impl<T: Send> Send for Inner<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Sync for Inner<T> {}
+
+/// Go's `chan T`: a cheap `Clone` handle; `Chan::nil()` is the nil channel.
+pub struct Chan<T> {
+    pub(crate) inner: Option<Arc<Inner<T>>>,
+}
+
+/// `chan<- T`: the send side of a channel.
+pub struct SendChan<T>(pub(crate) Chan<T>);
+
+/// `<-chan T`: the receive side of a channel.
+pub struct RecvChan<T>(pub(crate) Chan<T>);
+
+/// `try_send` could not send without blocking.
+#[derive(Clone, PartialEq, Eq)]
+pub enum TrySendError<T> {
+    /// No receiver waiting and no room in the buffer; the value comes back.
+    Full(T),
+}
+
+/// `try_recv` could not receive without blocking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TryRecvError {
+    /// Nothing to receive yet.
+    Empty,
+    /// Closed and drained.
+    Closed,
+}
+
+impl<T> fmt::Debug for TrySendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Full(..)")
+    }
+}
+impl<T> fmt::Display for TrySendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("sending on a full channel")
+    }
+}
+impl<T> std::error::Error for TrySendError<T> {}
+impl fmt::Display for TryRecvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TryRecvError::Empty => "receiving on an empty channel",
+            TryRecvError::Closed => "receiving on a closed channel",
+        })
+    }
+}
+impl std::error::Error for TryRecvError {}
+
+/// `make(chan T, cap)`: unbuffered when `cap == 0`.
+pub fn chan<T>(cap: usize) -> Chan<T> {
+    Chan {
+        inner: Some(Arc::new(Inner {
+            state: SpinLock::new(State {
+                buf: VecDeque::with_capacity(cap.min(1024)),
+                closed: false,
+                recvq: WaitQ::new(),
+                sendq: WaitQ::new(),
+            }),
+            cap,
+        })),
+    }
+}
+
+/// Removes a waiter from its queue when the owning frame leaves early (unwinding
+/// through `park` at teardown); a no-op once the waiter was dequeued normally.
+struct Dequeue<'a, T> {
+    inner: &'a Inner<T>,
+    w: *const Waiter<T>,
+    send: bool,
+    armed: bool,
+}
+
+impl<T> Drop for Dequeue<'_, T> {
+    fn drop(&mut self) {
+        if self.armed {
+            let mut st = self.inner.state.lock();
+            if self.send {
+                st.sendq.remove(self.w);
+            } else {
+                st.recvq.remove(self.w);
+            }
+        }
+    }
+}
+
+#[cold]
+#[track_caller]
+fn panic_send_closed() -> ! {
+    panic!("send on closed channel")
+}
+
+/// Parks forever (nil channel, `select! {}`); returns only by unwinding at teardown.
+#[cold]
+#[track_caller]
+pub(crate) fn block_forever(reason: WaitReason) -> ! {
+    loop {
+        sched::park(reason);
+    }
+}
+
+impl<T> Chan<T> {
+    /// The nil channel: send and receive block forever, close panics.
+    pub fn nil() -> Chan<T> {
+        Chan { inner: None }
+    }
+
+    /// Whether this is the nil channel.
+    pub fn is_nil(&self) -> bool {
+        self.inner.is_none()
+    }
+
+    /// `c <- v`. Blocks until a receiver takes `v` or the buffer has room.
+    ///
+    /// # Panics
+    /// `send on closed channel` if the channel is or becomes closed.
+    #[track_caller]
+    pub fn send(&self, v: T) {
+        sched::sched_point();
+        let Some(inner) = &self.inner else {
+            block_forever(WaitReason::ChanSendNil)
+        };
+        let mut st = inner.state.lock();
+        if st.closed {
+            drop(st);
+            panic_send_closed();
+        }
+        if let Some(w) = st.recvq.dequeue() {
+            // SAFETY: a dequeued waiter is ours to complete, under the lock.
+            unsafe { *w.slot.get() = Some(v) };
+            w.success.set(true);
+            let g = w.g;
+            drop(st);
+            sched::ready(g);
+            return;
+        }
+        if st.buf.len() < inner.cap {
+            st.buf.push_back(v);
+            return;
+        }
+        let w = Waiter::new(sched::current(), Some(v), std::ptr::null(), 0);
+        st.sendq.push(&w);
+        drop(st);
+        let mut guard = Dequeue {
+            inner,
+            w: &w,
+            send: true,
+            armed: true,
+        };
+        sched::park(WaitReason::ChanSend);
+        guard.armed = false;
+        if !w.success.get() {
+            panic_send_closed();
+        }
+    }
+
+    /// `v, ok := <-c`: `None` once the channel is closed and drained.
+    #[track_caller]
+    pub fn recv(&self) -> Option<T> {
+        sched::sched_point();
+        let Some(inner) = &self.inner else {
+            block_forever(WaitReason::ChanRecvNil)
+        };
+        let mut st = inner.state.lock();
+        if let Some(v) = Self::recv_ready(inner, &mut st) {
+            return v;
+        }
+        let w = Waiter::new(sched::current(), None, std::ptr::null(), 0);
+        st.recvq.push(&w);
+        drop(st);
+        let mut guard = Dequeue {
+            inner,
+            w: &w,
+            send: false,
+            armed: true,
+        };
+        sched::park(WaitReason::ChanRecv);
+        guard.armed = false;
+        // SAFETY: the waiter was dequeued by its completer; only we touch it now.
+        unsafe { (*w.slot.get()).take() }
+    }
+
+    /// A receive that completes now: `Some(Some(v))` a value, `Some(None)` closed and
+    /// drained, `None` would block. Caller holds the lock.
+    pub(crate) fn recv_ready(inner: &Inner<T>, st: &mut State<T>) -> Option<Option<T>> {
+        if let Some(w) = st.sendq.dequeue() {
+            // SAFETY: a dequeued waiter is ours to complete, under the lock.
+            let sent = unsafe { (*w.slot.get()).take() }.expect("a queued sender holds its value");
+            w.success.set(true);
+            let g = w.g;
+            let v = if inner.cap == 0 {
+                sent
+            } else {
+                let head = st.buf.pop_front().expect("sendq non-empty ⇒ buffer full");
+                st.buf.push_back(sent);
+                head
+            };
+            sched::ready(g);
+            return Some(Some(v));
+        }
+        if let Some(v) = st.buf.pop_front() {
+            return Some(Some(v));
+        }
+        if st.closed {
+            return Some(None);
+        }
+        None
+    }
+
+    /// Whether a receive would complete now (value, or closed).
+    pub(crate) fn recv_would_complete(st: &State<T>) -> bool {
+        !st.buf.is_empty() || st.closed || st.sendq.has_live()
+    }
+
+    /// Whether a send would complete now (or panic because the channel is closed).
+    pub(crate) fn send_would_complete(inner: &Inner<T>, st: &State<T>) -> bool {
+        st.closed || st.buf.len() < inner.cap || st.recvq.has_live()
+    }
+
+    /// Completes a send that [`send_would_complete`](Self::send_would_complete).
+    #[track_caller]
+    pub(crate) fn send_now(inner: &Inner<T>, mut st: crate::lock::SpinGuard<'_, State<T>>, v: T) {
+        if st.closed {
+            drop(st);
+            panic_send_closed();
+        }
+        if let Some(w) = st.recvq.dequeue() {
+            // SAFETY: a dequeued waiter is ours to complete, under the lock.
+            unsafe { *w.slot.get() = Some(v) };
+            w.success.set(true);
+            let g = w.g;
+            drop(st);
+            sched::ready(g);
+            return;
+        }
+        debug_assert!(st.buf.len() < inner.cap);
+        st.buf.push_back(v);
+    }
+
+    /// Sends without blocking: `Err(Full(v))` when it would block (a yield).
+    ///
+    /// # Panics
+    /// `send on closed channel`, as Go's `select` with a default arm.
+    #[track_caller]
+    pub fn try_send(&self, v: T) -> Result<(), TrySendError<T>> {
+        sched::sched_point();
+        let Some(inner) = &self.inner else {
+            sched::yield_now();
+            return Err(TrySendError::Full(v));
+        };
+        let st = inner.state.lock();
+        if Self::send_would_complete(inner, &st) {
+            Self::send_now(inner, st, v);
+            return Ok(());
+        }
+        drop(st);
+        sched::yield_now();
+        Err(TrySendError::Full(v))
+    }
+
+    /// Receives without blocking: `Empty` (a yield) or `Closed` (closed and drained).
+    pub fn try_recv(&self) -> Result<T, TryRecvError> {
+        sched::sched_point();
+        let r = match &self.inner {
+            None => None,
+            Some(inner) => {
+                let mut st = inner.state.lock();
+                Self::recv_ready(inner, &mut st)
+            }
+        };
+        match r {
+            Some(Some(v)) => Ok(v),
+            Some(None) => Err(TryRecvError::Closed),
+            None => {
+                sched::yield_now();
+                Err(TryRecvError::Empty)
+            }
+        }
+    }
+
+    /// `close(c)`: wakes every waiting receiver (`None`) and sender (panics).
+    ///
+    /// # Panics
+    /// `close of nil channel`, `close of closed channel`.
+    #[track_caller]
+    pub fn close(&self) {
+        sched::sched_point();
+        let Some(inner) = &self.inner else {
+            panic!("close of nil channel")
+        };
+        if !Self::close_inner(inner) {
+            panic!("close of closed channel");
+        }
+    }
+
+    /// Closes from runtime code (timers, contexts): no scheduling point; `false` if
+    /// it was already closed.
+    pub(crate) fn close_inner(inner: &Inner<T>) -> bool {
+        let mut st = inner.state.lock();
+        if st.closed {
+            return false;
+        }
+        st.closed = true;
+        let mut wake = Vec::new();
+        while let Some(w) = st.recvq.dequeue() {
+            // SAFETY: a dequeued waiter is ours to complete, under the lock.
+            unsafe { *w.slot.get() = None };
+            w.success.set(false);
+            wake.push(w.g);
+        }
+        while let Some(w) = st.sendq.dequeue() {
+            w.success.set(false);
+            wake.push(w.g);
+        }
+        drop(st);
+        for g in wake {
+            sched::ready(g);
+        }
+        true
+    }
+
+    /// Number of buffered values (`len(c)`; not a scheduling point, not an access).
+    pub fn len(&self) -> usize {
+        self.inner.as_ref().map_or(0, |i| i.state.lock().buf.len())
+    }
+
+    /// Whether no value is buffered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Buffer capacity (`cap(c)`); 0 for unbuffered and nil channels.
+    pub fn cap(&self) -> usize {
+        self.inner.as_ref().map_or(0, |i| i.cap)
+    }
+
+    /// The send-only view (`chan<- T`).
+    pub fn sender(&self) -> SendChan<T> {
+        SendChan(self.clone())
+    }
+
+    /// The receive-only view (`<-chan T`).
+    pub fn receiver(&self) -> RecvChan<T> {
+        RecvChan(self.clone())
+    }
+
+    /// Receives until the channel is closed and drained (`for v := range c`).
+    pub fn iter(&self) -> Iter<'_, T> {
+        Iter { c: self }
+    }
+
+    pub(crate) fn downgrade(&self) -> Option<Weak<Inner<T>>> {
+        self.inner.as_ref().map(Arc::downgrade)
+    }
+
+    /// Sends from runtime code without blocking or a scheduling point (a timer
+    /// firing): `false` when the buffer is full or the channel closed.
+    pub(crate) fn offer(inner: &Inner<T>, v: T) -> bool {
+        let st = inner.state.lock();
+        if st.closed || !Self::send_would_complete(inner, &st) {
+            return false;
+        }
+        Self::send_now(inner, st, v);
+        true
+    }
+
+    /// Drops every buffered value (a timer's stop/reset: no stale tick after it).
+    pub(crate) fn drain(&self) {
+        if let Some(i) = &self.inner {
+            i.state.lock().buf.clear();
+        }
+    }
+}
+
+impl<T> Clone for Chan<T> {
+    fn clone(&self) -> Self {
+        Chan {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<T> PartialEq for Chan<T> {
+    /// Channels compare by identity, like Go's.
+    fn eq(&self, o: &Self) -> bool {
+        match (&self.inner, &o.inner) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        }
+    }
+}
+impl<T> Eq for Chan<T> {}
+
+impl<T> fmt::Debug for Chan<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.inner {
+            None => f.write_str("Chan(nil)"),
+            Some(i) => write!(f, "Chan({:p}, cap {})", Arc::as_ptr(i), i.cap),
+        }
+    }
+}
+
+impl<T> Default for Chan<T> {
+    /// The nil channel, like Go's zero value.
+    fn default() -> Self {
+        Chan::nil()
+    }
+}
+
+/// `for v := range c`.
+pub struct Iter<'a, T> {
+    c: &'a Chan<T>,
+}
+
+impl<T> Iterator for Iter<'_, T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.c.recv()
+    }
+}
+
+impl<'a, T> IntoIterator for &'a Chan<T> {
+    type Item = T;
+    type IntoIter = Iter<'a, T>;
+    fn into_iter(self) -> Iter<'a, T> {
+        self.iter()
+    }
+}
+
+impl<'a, T> IntoIterator for &'a RecvChan<T> {
+    type Item = T;
+    type IntoIter = Iter<'a, T>;
+    fn into_iter(self) -> Iter<'a, T> {
+        self.0.iter()
+    }
+}
+
+impl<T> SendChan<T> {
+    #[track_caller]
+    pub fn send(&self, v: T) {
+        self.0.send(v)
+    }
+    #[track_caller]
+    pub fn try_send(&self, v: T) -> Result<(), TrySendError<T>> {
+        self.0.try_send(v)
+    }
+    #[track_caller]
+    pub fn close(&self) {
+        self.0.close()
+    }
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    pub fn cap(&self) -> usize {
+        self.0.cap()
+    }
+    pub fn nil() -> Self {
+        SendChan(Chan::nil())
+    }
+}
+
+impl<T> RecvChan<T> {
+    #[track_caller]
+    pub fn recv(&self) -> Option<T> {
+        self.0.recv()
+    }
+    pub fn try_recv(&self) -> Result<T, TryRecvError> {
+        self.0.try_recv()
+    }
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    pub fn cap(&self) -> usize {
+        self.0.cap()
+    }
+    pub fn iter(&self) -> Iter<'_, T> {
+        self.0.iter()
+    }
+    pub fn nil() -> Self {
+        RecvChan(Chan::nil())
+    }
+}
+
+macro_rules! view_impls {
+    ($($v:ident),*) => {$(
+        impl<T> Clone for $v<T> {
+            fn clone(&self) -> Self {
+                $v(self.0.clone())
+            }
+        }
+        impl<T> PartialEq for $v<T> {
+            fn eq(&self, o: &Self) -> bool {
+                self.0 == o.0
+            }
+        }
+        impl<T> Eq for $v<T> {}
+        impl<T> fmt::Debug for $v<T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({:?})", stringify!($v), self.0)
+            }
+        }
+        impl<T> From<Chan<T>> for $v<T> {
+            fn from(c: Chan<T>) -> Self {
+                $v(c)
+            }
+        }
+    )*};
+}
+view_impls!(SendChan, RecvChan);

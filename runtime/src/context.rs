@@ -1,0 +1,1 @@
+//! Go's `context` package (filled by the time work).

@@ -1,0 +1,1 @@
+//! Go's `sync` package (filled by the sync work).

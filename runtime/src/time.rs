@@ -1,0 +1,1 @@
+//! Go's `time` package on the virtual clock (filled by the time work).
