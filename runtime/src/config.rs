@@ -34,7 +34,7 @@ impl Strategy {
         }
     }
 
-    fn parse(v: &str) -> Result<Strategy, String> {
+    fn parse_spelling(v: &str) -> Result<Strategy, String> {
         let lower = v.to_ascii_lowercase();
         if lower == "random" {
             return Ok(Strategy::Random);
@@ -55,6 +55,14 @@ impl Strategy {
             return Ok(Strategy::Replay(s.to_string()));
         }
         Err("expected random, roundrobin, pct:N or replay:SCHEDULE".into())
+    }
+}
+
+impl std::str::FromStr for Strategy {
+    type Err = String;
+    /// `random`, `roundrobin`, `pct` / `pct:N`, `replay:SCHEDULE`.
+    fn from_str(s: &str) -> Result<Strategy, String> {
+        Strategy::parse_spelling(s)
     }
 }
 
@@ -352,7 +360,7 @@ pub fn parse_options(text: &str, source: &'static str) -> Result<Config, OptionE
             }
             "seed" => c.seed = Some(parse_u64(source, key, v)?),
             "strategy" => {
-                c.strategy = Some(Strategy::parse(v).map_err(|r| bad(source, key, v, &r))?)
+                c.strategy = Some(Strategy::parse_spelling(v).map_err(|r| bad(source, key, v, &r))?)
             }
             "procs" => {
                 let n = parse_u64(source, key, v)?;
@@ -483,7 +491,7 @@ mod tests {
             Strategy::Pct { depth: 5 },
             Strategy::Replay("1*3.2".into()),
         ] {
-            assert_eq!(Strategy::parse(&s.spelling()).unwrap(), s);
+            assert_eq!(s.spelling().parse::<Strategy>().unwrap(), s);
         }
     }
 }

@@ -148,7 +148,10 @@ fn to_dump(d: &RawDump, strip: &str) -> GoroutineDump {
         .file;
         match created_at.first_mut() {
             Some(f0) => {
-                f0.file = file;
+                // Keep the debug info's (absolute) path when it names the same file.
+                if !f0.file.ends_with(loc.file()) {
+                    f0.file = file;
+                }
                 f0.line = loc.line();
             }
             None => created_at.push(Frame {
@@ -164,4 +167,65 @@ fn to_dump(d: &RawDump, strip: &str) -> GoroutineDump {
         stack: symbolize::symbolize(&d.pcs, strip),
         created_at,
     }
+}
+
+// ── entry points of #[gosan::main] / #[gosan::test] (through gosan::__private) ──
+
+/// Parses a `strategy = "..."` attribute value; panics naming it when invalid.
+#[track_caller]
+pub fn strategy(spelling: &str) -> Strategy {
+    match spelling.parse() {
+        Ok(s) => s,
+        Err(e) => panic!("gosan: invalid value `{spelling}` for `strategy`: {e}"),
+    }
+}
+
+/// `#[gosan::test]` without `iterations`: one run; any finding fails the test with
+/// the full report.
+#[track_caller]
+pub fn test_run<F: FnOnce() + Send + 'static>(cfg: Config, f: F) {
+    let report = run_with(cfg, f);
+    if !report.is_clean() {
+        panic!("gosan found a problem:\n{report}");
+    }
+}
+
+/// `#[gosan::test(iterations = N)]`: explores N schedules with [`check`].
+#[track_caller]
+pub fn test_check<F: Fn() + Send + Sync + 'static>(cfg: Config, iterations: usize, f: F) {
+    let report = check(cfg, iterations, f);
+    if !report.is_clean() {
+        panic!("gosan found a problem:\n{report}");
+    }
+}
+
+/// `#[gosan::main]`: runs `f` like a Go program's `main` and exits like one: 0 when
+/// clean, 2 on a panic, fatal error or deadlock, `exitcode` (66) on races or leaks.
+pub fn main<F: FnOnce() + Send + 'static>(cfg: Config, f: F) -> ! {
+    let r = resolve_or_panic(&cfg);
+    let report = run_with(cfg, f);
+    if !report.is_clean() {
+        let text = match r.format {
+            crate::config::Format::Json => report.to_json() + "\n",
+            _ => report.to_string(),
+        };
+        match &r.log_path {
+            Some(p) => {
+                let path = format!("{}.{}", p.display(), std::process::id());
+                if let Err(e) = std::fs::write(&path, &text) {
+                    eprintln!("gosan: cannot write log_path file {path}: {e}");
+                    eprint!("{text}");
+                }
+            }
+            None => eprint!("{text}"),
+        }
+    }
+    let code = if report.panic.is_some() || report.deadlock.is_some() {
+        2
+    } else if !report.races.is_empty() || !report.leaks.is_empty() || !report.lock_order.is_empty() {
+        r.exitcode
+    } else {
+        0
+    };
+    std::process::exit(code)
 }

@@ -235,8 +235,12 @@ pub fn select(arms: &mut [&mut dyn SelectArm], has_default: bool) {
         sched::yield_now();
         return;
     }
-    if arms.iter().all(|a| a.is_nil()) {
+    if arms.is_empty() {
         chan::block_forever(WaitReason::SelectNoCases);
+    }
+    if arms.iter().all(|a| a.is_nil()) {
+        // Go parks such a select as `select`, not `select (no cases)`.
+        chan::block_forever(WaitReason::Select);
     }
     let sync = SelectSync::new();
     for (i, a) in arms.iter_mut().enumerate() {

@@ -24,7 +24,7 @@
 //!
 //! - No stored [`WordCell`] is entirely empty after [`Shadow::reset`] (freed memory
 //!   costs nothing).
-//! - Every access goes through [`ThreadState::publish`] first, so that the goroutine's
+//! - Every access goes through `ThreadState::publish` first, so that the goroutine's
 //!   epoch stamped into a cell counts as published for slot reuse (`thread.rs`).
 
 use super::access::{AccessKind, Cell, Conflict, Race};

@@ -26,6 +26,9 @@ const INTERNAL_PREFIXES: &[&str] = &[
     "backtrace::",
     "__rust",
     "test::",
+    // corosensei's assembly entry of every coroutine stack
+    "stack_init_trampoline",
+    "stack_call_trampoline",
 ];
 
 /// Whether `function` belongs to gosan or the standard library rather than user code.

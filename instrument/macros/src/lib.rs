@@ -1,1 +1,146 @@
-//! macros
+//! `#[gosan::main]` and `#[gosan::test]`.
+//!
+//! - `#[gosan::main] fn main() { body }` runs `body` as goroutine 1 of a Go-like
+//!   process: reports go to stderr (or `log_path`), exit 0 when clean, 2 on a panic,
+//!   fatal error or deadlock, `exitcode` (66) on races or leaks.
+//! - `#[gosan::test] fn t() { body }` is a `#[test]` that runs `body` once and fails
+//!   with the full report on any finding; with `iterations = N` it explores N
+//!   schedules with `gosan::check`. Other keys: `procs = N`, `strategy = "pct:3"`,
+//!   `seed = N`, `leak_check = bool`. An unknown key is a compile error naming it.
+
+use proc_macro::TokenStream;
+use quote::quote;
+use syn::parse::Parser;
+use syn::punctuated::Punctuated;
+use syn::{parse_macro_input, Expr, ItemFn, Lit, MetaNameValue, Token};
+
+/// Runs `main`'s body as the main goroutine of a gosan run, like a Go program.
+#[proc_macro_attribute]
+pub fn main(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let f = parse_macro_input!(item as ItemFn);
+    let opts = match options(attr) {
+        Ok(o) => o,
+        Err(e) => return e.to_compile_error().into(),
+    };
+    if opts.iterations.is_some() {
+        return syn::Error::new_spanned(&f.sig, "#[gosan::main]: `iterations` is only for #[gosan::test]")
+            .to_compile_error()
+            .into();
+    }
+    if !f.sig.inputs.is_empty() || f.sig.asyncness.is_some() {
+        return syn::Error::new_spanned(&f.sig, "#[gosan::main]: expected `fn main()`")
+            .to_compile_error()
+            .into();
+    }
+    let cfg = opts.config();
+    let attrs = &f.attrs;
+    let vis = &f.vis;
+    let name = &f.sig.ident;
+    let body = &f.block;
+    quote! {
+        #(#attrs)*
+        #vis fn #name() {
+            ::gosan::__private::main(#cfg, move || #body)
+        }
+    }
+    .into()
+}
+
+/// A `#[test]` whose body runs under gosan; fails with the report on any finding.
+#[proc_macro_attribute]
+pub fn test(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let f = parse_macro_input!(item as ItemFn);
+    let opts = match options(attr) {
+        Ok(o) => o,
+        Err(e) => return e.to_compile_error().into(),
+    };
+    if !f.sig.inputs.is_empty() || f.sig.asyncness.is_some() {
+        return syn::Error::new_spanned(&f.sig, "#[gosan::test]: expected `fn name()`")
+            .to_compile_error()
+            .into();
+    }
+    let cfg = opts.config();
+    let attrs = &f.attrs;
+    let vis = &f.vis;
+    let name = &f.sig.ident;
+    let body = &f.block;
+    let call = match &opts.iterations {
+        Some(n) => quote! { ::gosan::__private::test_check(#cfg, #n, move || #body) },
+        None => quote! { ::gosan::__private::test_run(#cfg, move || #body) },
+    };
+    quote! {
+        #[::core::prelude::v1::test]
+        #(#attrs)*
+        #vis fn #name() {
+            #call
+        }
+    }
+    .into()
+}
+
+#[derive(Default)]
+struct Options {
+    iterations: Option<Expr>,
+    procs: Option<Expr>,
+    strategy: Option<Expr>,
+    seed: Option<Expr>,
+    leak_check: Option<Expr>,
+}
+
+impl Options {
+    fn config(&self) -> proc_macro2::TokenStream {
+        let mut c = quote! { ::gosan::Config::new() };
+        if let Some(p) = &self.procs {
+            c = quote! { #c.procs(#p) };
+        }
+        if let Some(s) = &self.strategy {
+            c = quote! { #c.strategy(::gosan::__private::strategy(#s)) };
+        }
+        if let Some(s) = &self.seed {
+            c = quote! { #c.seed(#s) };
+        }
+        if let Some(l) = &self.leak_check {
+            c = quote! { #c.leak_check(#l) };
+        }
+        c
+    }
+}
+
+fn options(attr: TokenStream) -> syn::Result<Options> {
+    let parser = Punctuated::<MetaNameValue, Token![,]>::parse_terminated;
+    let list = parser.parse(attr)?;
+    let mut o = Options::default();
+    for nv in list {
+        let key = nv
+            .path
+            .get_ident()
+            .map(|i| i.to_string())
+            .unwrap_or_default();
+        let v = nv.value.clone();
+        let slot = match key.as_str() {
+            "iterations" => &mut o.iterations,
+            "procs" => &mut o.procs,
+            "strategy" => {
+                if !matches!(&v, Expr::Lit(l) if matches!(l.lit, Lit::Str(_))) {
+                    return Err(syn::Error::new_spanned(&nv.value, "`strategy` expects a string such as \"pct:3\""));
+                }
+                &mut o.strategy
+            }
+            "seed" => &mut o.seed,
+            "leak_check" => &mut o.leak_check,
+            _ => {
+                return Err(syn::Error::new_spanned(
+                    &nv.path,
+                    format!(
+                        "unknown gosan option `{key}` (known: iterations, procs, strategy, seed, leak_check)"
+                    ),
+                ))
+            }
+        };
+        if slot.is_some() {
+            return Err(syn::Error::new_spanned(&nv.path, format!("gosan option `{key}` given twice")));
+        }
+        *slot = Some(v);
+    }
+    Ok(o)
+}
