@@ -141,6 +141,10 @@ unsafe impl<T: Send> Send for Inner<T> {}
 // SAFETY: as above.
 unsafe impl<T: Send> Sync for Inner<T> {}
 
+// A panic never leaves a channel half-updated (state changes happen under the lock
+// and the lock is released by its guard), so handles may cross `catch_unwind`.
+impl<T> std::panic::RefUnwindSafe for Inner<T> {}
+
 /// Go's `chan T`: a cheap `Clone` handle; `Chan::nil()` is the nil channel.
 pub struct Chan<T> {
     pub(crate) inner: Option<Arc<Inner<T>>>,
