@@ -69,9 +69,14 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
     let g = crate::sched::current_g_ptr();
     if !g.is_null() {
         let (lo, hi, id, loc) = crate::sched::overflow_info(g);
+        let red_top = lo + crate::coro::stack::GUARD_SIZE;
         let page = 4096;
-        if addr >= lo.saturating_sub(page) && addr < lo + crate::coro::stack::GUARD_SIZE {
-            report_and_exit(id, loc, hi - lo);
+        // A fault in the guard page, or any fault while the stack pointer is below
+        // the usable stack (a slab stack's overflow runs past its red zone until it
+        // touches unmapped memory).
+        let sp = interrupted_sp(ctx);
+        if (addr >= lo.saturating_sub(page) && addr < red_top) || (sp != 0 && sp < red_top) {
+            report_and_exit(id, loc, hi - red_top);
         }
     }
     // Not ours: hand over to the previous handler.
@@ -95,6 +100,28 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
             let f: extern "C" fn(libc::c_int) = std::mem::transmute(h);
             f(sig);
         }
+    }
+}
+
+/// The stack pointer of the interrupted code, from the signal's ucontext (0 when
+/// unknown on this target).
+fn interrupted_sp(ctx: *mut libc::c_void) -> usize {
+    if ctx.is_null() {
+        return 0;
+    }
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    // SAFETY: for SA_SIGINFO handlers the third argument is the interrupted ucontext.
+    unsafe {
+        (*(ctx as *const libc::ucontext_t)).uc_mcontext.gregs[libc::REG_RSP as usize] as usize
+    }
+    #[cfg(all(target_os = "linux", target_arch = "aarch64"))]
+    // SAFETY: as above.
+    unsafe {
+        (*(ctx as *const libc::ucontext_t)).uc_mcontext.sp as usize
+    }
+    #[cfg(not(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64"))))]
+    {
+        0
     }
 }
 

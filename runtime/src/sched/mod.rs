@@ -956,7 +956,7 @@ unsafe fn run_loop(s: *mut Sched, first: u32) {
         unsafe {
             let g = &*gptr;
             if !g.guarded && stack_overflowed(g) {
-                crate::overflow::report_and_exit(g.id, g.created_loc, g.hi - g.lo);
+                crate::overflow::report_and_exit(g.id, g.created_loc, stack::STACK_SIZE);
             }
         }
         match r {
