@@ -129,7 +129,11 @@ fn send_on_closed_channel_panics_with_go_text() {
     });
     assert_eq!(panic_message(&r), "send on closed channel");
     assert!(!r.panic.as_ref().unwrap().fatal);
-    assert!(r.to_string().starts_with("panic: send on closed channel\n\ngoroutine 1 [running]:\n"), "{r}");
+    assert!(
+        r.to_string()
+            .starts_with("panic: send on closed channel\n\ngoroutine 1 [running]:\n"),
+        "{r}"
+    );
 }
 
 #[test]
@@ -217,7 +221,11 @@ fn try_send_hands_off_to_a_waiting_receiver() {
 
 #[test]
 fn spin_on_try_recv_terminates_under_every_strategy() {
-    for s in [Strategy::Random, Strategy::RoundRobin, Strategy::Pct { depth: 3 }] {
+    for s in [
+        Strategy::Random,
+        Strategy::RoundRobin,
+        Strategy::Pct { depth: 3 },
+    ] {
         for seed in 0..20 {
             let r = run_with(Config::new().seed(seed).strategy(s.clone()), || {
                 let c: Chan<i32> = chan(1);

@@ -4,6 +4,14 @@
 
 use gosan::{chan, go, run, run_with, Chan, Config};
 
+/// 1-based line of the line in this file that ends with `marker`.
+fn line_of(marker: &str) -> u32 {
+    1 + include_str!("deadlock.rs")
+        .lines()
+        .position(|l| l.ends_with(marker))
+        .expect("marker") as u32
+}
+
 fn reasons(r: &gosan::Report) -> Vec<(u64, String)> {
     r.deadlock
         .as_ref()
@@ -18,21 +26,27 @@ fn reasons(r: &gosan::Report) -> Vec<(u64, String)> {
 fn main_receiving_from_nobody_is_a_global_deadlock() {
     let r = run(|| {
         let c: Chan<i32> = chan(0);
-        c.recv();
+        c.recv(); // blocks: main
     });
     let d = r.deadlock.as_ref().expect("deadlock");
     assert!(d.global);
     assert_eq!(reasons(&r), vec![(1, "chan receive".to_string())]);
     let text = r.to_string();
     assert!(
-        text.starts_with("fatal error: all goroutines are asleep - deadlock!\n\ngoroutine 1 [chan receive]:\n"),
+        text.starts_with(
+            "fatal error: all goroutines are asleep - deadlock!\n\ngoroutine 1 [chan receive]:\n"
+        ),
         "{text}"
     );
     // The dump names this test's function and file:line of the blocking call.
     let top = &d.goroutines[0].stack[0];
-    assert!(top.function.contains("deadlock::main_receiving_from_nobody"), "{top:?}");
+    assert!(
+        top.function
+            .contains("deadlock::main_receiving_from_nobody"),
+        "{top:?}"
+    );
     assert!(top.file.ends_with("tests/deadlock.rs"), "{top:?}");
-    assert_eq!(top.line, 21);
+    assert_eq!(top.line, line_of("// blocks: main"));
 }
 
 #[test]
@@ -92,6 +106,7 @@ fn dump_of_a_goroutine_names_its_creation_site() {
         let c: Chan<i32> = chan(0);
         let c2 = c.clone();
         go(move || {
+            // creation site: sender
             c2.send(1);
             c2.send(2);
         });
@@ -100,9 +115,18 @@ fn dump_of_a_goroutine_names_its_creation_site() {
         never.recv();
     });
     let d = r.deadlock.expect("deadlock");
-    let g = d.goroutines.iter().find(|g| g.id != 1).expect("second goroutine");
+    let g = d
+        .goroutines
+        .iter()
+        .find(|g| g.id != 1)
+        .expect("second goroutine");
     assert_eq!(g.wait_reason, "chan send");
-    assert_eq!(g.created_at[0].line, 94, "{:?}", g.created_at);
+    assert_eq!(
+        g.created_at[0].line,
+        line_of("// creation site: sender") - 1,
+        "{:?}",
+        g.created_at
+    );
     assert!(g.created_at[0].file.ends_with("tests/deadlock.rs"));
     assert!(g.stack[0].function.contains("{{closure}}"), "{:?}", g.stack);
 }
@@ -118,7 +142,9 @@ fn goroutine_blocked_after_main_returns_is_a_leak() {
     assert!(r.deadlock.is_none());
     assert_eq!(r.leaks.len(), 1, "{r}");
     assert_eq!(r.leaks[0].wait_reason, "chan receive");
-    assert!(r.to_string().contains("WARNING: GOROUTINE LEAK: 1 goroutine(s) blocked forever after main returned"));
+    assert!(r
+        .to_string()
+        .contains("WARNING: GOROUTINE LEAK: 1 goroutine(s) blocked forever after main returned"));
 }
 
 #[test]

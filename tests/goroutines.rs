@@ -25,7 +25,10 @@ fn goid_and_num_goroutine() {
 fn go_outside_a_run_is_a_clear_error() {
     let e = std::panic::catch_unwind(|| go(|| {})).unwrap_err();
     let msg = e.downcast_ref::<String>().unwrap();
-    assert!(msg.contains("gosan::go called outside a gosan run"), "{msg}");
+    assert!(
+        msg.contains("gosan::go called outside a gosan run"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -49,7 +52,7 @@ fn runs_do_not_nest() {
 fn panic_in_a_goroutine_ends_the_run_with_its_stack() {
     let r = run(|| {
         let c: Chan<i32> = chan(0);
-        go(|| panic!("boom {}", 7));
+        go(|| panic!("boom {}", 7)); // panic site
         c.recv();
     });
     let p = r.panic.as_ref().expect("panic");
@@ -57,12 +60,23 @@ fn panic_in_a_goroutine_ends_the_run_with_its_stack() {
     assert!(!p.fatal);
     assert_eq!(p.goroutine.id, 2);
     let top = &p.goroutine.stack[0];
-    assert!(top.function.contains("panic_in_a_goroutine_ends_the_run"), "{:?}", p.goroutine.stack);
+    assert!(
+        top.function.contains("panic_in_a_goroutine_ends_the_run"),
+        "{:?}",
+        p.goroutine.stack
+    );
     assert!(top.file.ends_with("tests/goroutines.rs"), "{top:?}");
-    assert_eq!(top.line, 52);
+    let line = 1 + include_str!("goroutines.rs")
+        .lines()
+        .position(|l| l.ends_with("// panic site"))
+        .unwrap() as u32;
+    assert_eq!(top.line, line);
     assert!(r.deadlock.is_none(), "the run ended at the panic");
     let text = r.to_string();
-    assert!(text.starts_with("panic: boom 7\n\ngoroutine 2 [running]:\n"), "{text}");
+    assert!(
+        text.starts_with("panic: boom 7\n\ngoroutine 2 [running]:\n"),
+        "{text}"
+    );
 }
 
 #[test]

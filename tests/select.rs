@@ -25,7 +25,11 @@ fn both_ready_arms_get_chosen_over_seeds() {
         });
         seen.insert(r.panic.map(|p| p.message));
     }
-    assert_eq!(seen.len(), 2, "both arms must be chosen over 64 seeds: {seen:?}");
+    assert_eq!(
+        seen.len(),
+        2,
+        "both arms must be chosen over 64 seeds: {seen:?}"
+    );
 }
 
 #[test]
@@ -47,7 +51,10 @@ fn choice_is_roughly_uniform() {
             first += 1;
         }
     }
-    assert!((120..=280).contains(&first), "arm a chosen {first}/{n} times");
+    assert!(
+        (120..=280).contains(&first),
+        "arm a chosen {first}/{n} times"
+    );
 }
 
 #[test]
@@ -135,12 +142,12 @@ fn two_selects_on_the_same_channels_rendezvous() {
 fn default_runs_when_nothing_is_ready() {
     assert!(run(|| {
         let a: Chan<i32> = chan(0);
-        let mut ran = false;
+        let mut ran = 0;
         select! {
             recv(a) -> _v => unreachable!(),
-            default => { ran = true; }
+            default => { ran += 1; }
         }
-        assert!(ran);
+        assert_eq!(ran, 1);
         let only_default = select! { default => 7 };
         assert_eq!(only_default, 7);
     })
@@ -254,6 +261,7 @@ fn accepted_channel_expressions_and_control_flow() {
         select! { recv(t.c) -> v => total += v.unwrap() }
         select! { send(&tx, 30) => {} }
         select! { recv(c.receiver()) -> v => total += v.unwrap() }
+        #[allow(clippy::never_loop)] // the point: `break` inside an arm leaves the loop
         let out = loop {
             c.send(1);
             select! {
@@ -268,5 +276,8 @@ fn accepted_channel_expressions_and_control_flow() {
 #[test]
 fn empty_select_blocks_forever() {
     let r = run(|| select! {});
-    assert_eq!(r.deadlock.unwrap().goroutines[0].wait_reason, "select (no cases)");
+    assert_eq!(
+        r.deadlock.unwrap().goroutines[0].wait_reason,
+        "select (no cases)"
+    );
 }

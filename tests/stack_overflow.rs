@@ -5,6 +5,7 @@
 use std::process::Command;
 
 #[inline(never)]
+#[allow(unconditional_recursion)]
 fn recurse(n: u64) -> u64 {
     let buf = [n; 64];
     std::hint::black_box(&buf);
@@ -13,11 +14,20 @@ fn recurse(n: u64) -> u64 {
 
 fn child_output(test: &str) -> (Option<i32>, String) {
     let out = Command::new(std::env::current_exe().unwrap())
-        .args([test, "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            test,
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("GOSAN_OVERFLOW_CHILD", "1")
         .output()
         .unwrap();
-    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn is_child() -> bool {
@@ -33,7 +43,7 @@ fn overflow_child_guarded() {
     let _ = gosan::run(|| {
         let c = gosan::chan::<u64>(0);
         let c2 = c.clone();
-        gosan::go(move || c2.send(recurse(0))); // line 36
+        gosan::go(move || c2.send(recurse(0))); // creation site: guarded
         c.recv();
     });
 }
@@ -55,14 +65,26 @@ fn overflow_child_slab() {
         }
         let c = gosan::chan::<u64>(0);
         let c2 = c.clone();
-        gosan::go(move || c2.send(recurse(0))); // line 58
+        gosan::go(move || c2.send(recurse(0))); // creation site: slab
         c.recv();
     });
 }
 
 #[test]
 fn overflow_is_reported_with_goroutine_and_creation_site() {
-    for (test, line) in [("overflow_child_guarded", 36), ("overflow_child_slab", 58)] {
+    let line_of = |marker: &str| {
+        1 + include_str!("stack_overflow.rs")
+            .lines()
+            .position(|l| l.ends_with(marker))
+            .unwrap()
+    };
+    for (test, line) in [
+        (
+            "overflow_child_guarded",
+            line_of("// creation site: guarded"),
+        ),
+        ("overflow_child_slab", line_of("// creation site: slab")),
+    ] {
         let (code, err) = child_output(test);
         assert_eq!(code, Some(2), "{test}: {err}");
         assert!(err.contains("fatal error: stack overflow"), "{test}: {err}");

@@ -241,7 +241,7 @@ fn panic_send_closed() -> ! {
 #[track_caller]
 pub(crate) fn block_forever(reason: WaitReason) -> ! {
     loop {
-        sched::park(reason);
+        sched::park_forever(reason);
     }
 }
 

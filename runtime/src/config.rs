@@ -391,8 +391,9 @@ pub fn parse_options(text: &str, source: &'static str) -> Result<Config, OptionE
                     .split_once('/')
                     .and_then(|(k, n)| Some((k.parse::<u32>().ok()?, n.parse::<u32>().ok()?)))
                     .filter(|&(k, n)| k >= 1 && k <= n);
-                c.shard =
-                    Some(parsed.ok_or_else(|| bad(source, key, v, "expected K/N with 1 <= K <= N"))?)
+                c.shard = Some(
+                    parsed.ok_or_else(|| bad(source, key, v, "expected K/N with 1 <= K <= N"))?,
+                )
             }
             _ => {
                 return Err(OptionError {
@@ -476,8 +477,20 @@ mod tests {
             e.to_string(),
             "GOSAN_OPTIONS: invalid value `banana` for `seed`: expected an integer (decimal or 0x-hex)"
         );
-        for bad in ["procs=0", "strategy=pct:0", "shard=9/8", "history_size=8", "race=yes", "format=xml", "exitcode=-1", "nokey"] {
-            assert!(parse_options(bad, "GOSAN_OPTIONS").is_err(), "{bad} accepted");
+        for bad in [
+            "procs=0",
+            "strategy=pct:0",
+            "shard=9/8",
+            "history_size=8",
+            "race=yes",
+            "format=xml",
+            "exitcode=-1",
+            "nokey",
+        ] {
+            assert!(
+                parse_options(bad, "GOSAN_OPTIONS").is_err(),
+                "{bad} accepted"
+            );
         }
         assert!(parse_debug("schedtrace=1000,scheddetail=1").is_ok());
         assert_eq!(parse_debug("gctrace=1").unwrap_err().key, "gctrace");

@@ -40,7 +40,11 @@ pub fn install() {
                 &sa,
                 (&raw mut PREV_SEGV).cast::<libc::sigaction>(),
             );
-            libc::sigaction(libc::SIGBUS, &sa, (&raw mut PREV_BUS).cast::<libc::sigaction>());
+            libc::sigaction(
+                libc::SIGBUS,
+                &sa,
+                (&raw mut PREV_BUS).cast::<libc::sigaction>(),
+            );
         }
     });
     if !ALTSTACK_SET.with(|a| a.get()) {
@@ -68,7 +72,9 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
     let addr = unsafe { (*info).si_addr() } as usize;
     let g = crate::sched::current_g_ptr();
     if !g.is_null() {
-        let (lo, hi, id, loc) = crate::sched::overflow_info(g);
+        // SAFETY: `g` is this thread's running goroutine (CUR_G), whose record lives
+        // while it runs.
+        let (lo, hi, id, loc) = unsafe { crate::sched::overflow_info(g) };
         let red_top = lo + crate::coro::stack::GUARD_SIZE;
         let page = 4096;
         // A fault in the guard page, or any fault while the stack pointer is below
@@ -82,10 +88,10 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
     // Not ours: hand over to the previous handler.
     // SAFETY: PREV_* were written once by `install` before this handler could run.
     unsafe {
-        let prev = if sig == libc::SIGBUS {
-            (*(&raw const PREV_BUS)).assume_init_ref()
+        let prev: &libc::sigaction = if sig == libc::SIGBUS {
+            &*(&raw const PREV_BUS).cast::<libc::sigaction>()
         } else {
-            (*(&raw const PREV_SEGV)).assume_init_ref()
+            &*(&raw const PREV_SEGV).cast::<libc::sigaction>()
         };
         let h = prev.sa_sigaction;
         if h == libc::SIG_DFL || h == libc::SIG_IGN {
@@ -119,7 +125,10 @@ fn interrupted_sp(ctx: *mut libc::c_void) -> usize {
     unsafe {
         (*(ctx as *const libc::ucontext_t)).uc_mcontext.sp as usize
     }
-    #[cfg(not(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64"))))]
+    #[cfg(not(all(
+        target_os = "linux",
+        any(target_arch = "x86_64", target_arch = "aarch64")
+    )))]
     {
         0
     }

@@ -24,7 +24,8 @@ pub fn install() {
         std::panic::set_hook(Box::new(move |info| {
             let g = crate::sched::current_g_ptr();
             if !g.is_null() {
-                let (lo, hi, _, _) = crate::sched::overflow_info(g);
+                // SAFETY: `g` is this thread's running goroutine (CUR_G).
+                let (lo, hi, _, _) = unsafe { crate::sched::overflow_info(g) };
                 let mut pcs = Pcs::new();
                 backtrace::trace(|frame| {
                     // Stop at the goroutine's root: frames beyond belong to the

@@ -3,7 +3,9 @@
 
 use crate::config::{Config, Resolved, Strategy};
 use crate::sched::{self, strategy::derive_seed, RawDump};
-use gosan_detector::report::{symbolize, DeadlockReport, Frame, GoroutineDump, PanicReport, Report};
+use gosan_detector::report::{
+    symbolize, DeadlockReport, Frame, GoroutineDump, PanicReport, Report,
+};
 use std::sync::Arc;
 
 /// Runs `f` as the main goroutine (id 1) with the default [`Config`] (and
@@ -22,7 +24,7 @@ pub fn run<F: FnOnce() + Send + 'static>(f: F) -> Report {
 pub fn run_with<F: FnOnce() + Send + 'static>(cfg: Config, f: F) -> Report {
     let r = resolve_or_panic(&cfg);
     let strategy = r.strategy.clone().unwrap_or(Strategy::Random);
-    run_once(&r, r.seed, &strategy, 1000, f).0
+    run_once(&r, r.seed, &strategy, f).0
 }
 
 /// Explores up to `iterations` schedules of `f` (derived seeds; strategy from `cfg`,
@@ -32,7 +34,6 @@ pub fn run_with<F: FnOnce() + Send + 'static>(cfg: Config, f: F) -> Report {
 pub fn check<F: Fn() + Send + Sync + 'static>(cfg: Config, iterations: usize, f: F) -> Report {
     let r = resolve_or_panic(&cfg);
     let f = Arc::new(f);
-    let mut expected = 1000;
     let mut last = None;
     for i in 0..iterations as u64 {
         if let Some((k, n)) = r.shard {
@@ -51,8 +52,7 @@ pub fn check<F: Fn() + Send + Sync + 'static>(cfg: Config, iterations: usize, f:
             None => Strategy::Pct { depth: 3 },
         };
         let g = f.clone();
-        let (report, steps) = run_once(&r, seed, &strategy, expected, move || g());
-        expected = steps.max(16);
+        let (report, _) = run_once(&r, seed, &strategy, move || g());
         if !report.is_clean() {
             return report;
         }
@@ -97,12 +97,11 @@ fn run_once<F: FnOnce() + Send + 'static>(
     r: &Resolved,
     seed: u64,
     strategy: &Strategy,
-    expected_steps: u64,
     f: F,
 ) -> (Report, u64) {
     let mut rr = r.clone();
     rr.seed = seed;
-    let out = match sched::run_main(&rr, strategy, expected_steps, f) {
+    let out = match sched::run_main(&rr, strategy, f) {
         Ok(o) => o,
         Err(e) => panic!("gosan: {e}"),
     };
@@ -222,7 +221,8 @@ pub fn main<F: FnOnce() + Send + 'static>(cfg: Config, f: F) -> ! {
     }
     let code = if report.panic.is_some() || report.deadlock.is_some() {
         2
-    } else if !report.races.is_empty() || !report.leaks.is_empty() || !report.lock_order.is_empty() {
+    } else if !report.races.is_empty() || !report.leaks.is_empty() || !report.lock_order.is_empty()
+    {
         r.exitcode
     } else {
         0

@@ -101,7 +101,9 @@ impl<'a, T> RecvArm<'a, T> {
     }
     /// The received value: `None` when the channel was closed.
     pub fn take(&mut self) -> Option<T> {
-        self.value.take().expect("select: take() on an arm that did not fire")
+        self.value
+            .take()
+            .expect("select: take() on an arm that did not fire")
     }
 }
 
@@ -123,7 +125,9 @@ impl<T> SelectArm for RecvArm<'_, T> {
     }
     fn enqueue(&mut self, sel: &SelectSync, case: usize) {
         let inner = self.ch.inner.as_ref().expect("nil arms are not enqueued");
-        let w: &Waiter<T> = self.waiter.insert(Waiter::new(sched::current(), None, sel, case));
+        let w: &Waiter<T> = self
+            .waiter
+            .insert(Waiter::new(sched::current(), None, sel, case));
         inner.state.lock().recvq.push(w);
     }
     fn dequeue(&mut self) {
@@ -179,7 +183,9 @@ impl<T> SelectArm for SendArm<'_, T> {
     fn enqueue(&mut self, sel: &SelectSync, case: usize) {
         let inner = self.ch.inner.as_ref().expect("nil arms are not enqueued");
         let v = self.value.take();
-        let w: &Waiter<T> = self.waiter.insert(Waiter::new(sched::current(), v, sel, case));
+        let w: &Waiter<T> = self
+            .waiter
+            .insert(Waiter::new(sched::current(), v, sel, case));
         inner.state.lock().sendq.push(w);
     }
     fn dequeue(&mut self) {

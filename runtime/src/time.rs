@@ -1,1 +1,552 @@
-//! Go's `time` package on the virtual clock (filled by the time work).
+//! Go's `time` package (`src/time/sleep.go`, `src/time/tick.go`, `src/runtime/time.go`,
+//! Go 1.23 semantics) on the scheduler's virtual clock.
+//!
+//! # Clock
+//! [`Instant`] is virtual nanoseconds since the run started ([`sched::now_nanos`]). Time
+//! moves only when the scheduler fires a timer (every goroutine blocked, or only
+//! spinners running), so a 10-minute timeout ends at once and identically every run.
+//! [`sleep`] parks with wait reason `sleep`; it creates no happens-before edge.
+//!
+//! # Timers
+//! A [`Timer`] or [`Ticker`] owns a `Core` (generation, deadline, period) and a
+//! channel of capacity 1. The scheduler's heap holds only `Weak` references: an entry
+//! is `(when, Weak<Core>, gen)`, dead once the generation moved on (stop/reset: lazy
+//! deletion, like Go's timer heap) or the core is gone. So a timer nobody holds any more
+//! is stopped, and a dropped `after(d)` channel keeps nothing alive nor hides a deadlock.
+//! - `stop`/`reset` bump the generation, then drain the channel: after they return no
+//!   value prepared before them is received (Go 1.23's synchronous timer channels). As
+//!   in Go 1.23 they return `true` when the timer was pending *or* a fired value was
+//!   still unreceived (the program never saw it fire).
+//! - [`after`] arms the channel itself (`impl Fire for Inner<Instant>`): the entry lives
+//!   exactly as long as someone holds the channel. A `Timer` dropped while its channel is
+//!   still held elsewhere re-arms its pending firing the same way (nobody can stop it
+//!   any more), so `let c = Timer::new(d).c;` works like `after(d)`.
+//! - A ticker re-arms itself on the period grid at every tick; a tick finding the
+//!   channel full is dropped (Go). After [`FUTILE_TICKS`] dropped ticks in a row it backs
+//!   off exponentially along the grid, so a ticker nobody reads cannot spin the
+//!   scheduler forever; past the end of the clock it goes dormant. A dropped `Ticker`
+//!   stops, even when a clone of its channel lives on.
+//! - [`after_func`] starts `f` on a new goroutine (created at the `after_func` call). The
+//!   heap is weak, so while pending its core keeps itself alive (`Armed::keep`); the
+//!   cycle is cut when it fires or stops.
+//!
+//! # Protocol (who touches what)
+//! `Core::st` is a [`SpinLock`] held for a few instructions only, never across a
+//! scheduling point; `fire` runs in scheduler context and never parks. Lock order:
+//! a core's lock, then (inside `offer`/`arm_timer`) the channel's lock or the scheduler.
+//! Every user-facing operation except [`now`] starts with a scheduling point.
+
+use crate::chan::{chan, Chan, Inner, RecvChan};
+use crate::lock::SpinLock;
+use crate::sched::{self, timer::Fire};
+use std::fmt;
+use std::ops::{Add, AddAssign, Sub, SubAssign};
+use std::panic::Location;
+use std::sync::{Arc, Weak};
+
+pub use std::time::Duration;
+
+/// Dropped ticks in a row after which a ticker backs off (see the module docs).
+pub const FUTILE_TICKS: u32 = 1_000_000;
+
+/// A point on the run's clock: virtual nanoseconds since the run started in
+/// deterministic mode. Ordered, hashable, `Copy`, like `std::time::Instant`.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Instant {
+    nanos: u64,
+}
+
+/// `d` in nanoseconds, saturating (u64 nanoseconds cover 584 years).
+pub(crate) fn nanos_of(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+impl Instant {
+    /// The current virtual time (Go's `time.Now()`).
+    pub fn now() -> Instant {
+        Instant {
+            nanos: sched::now_nanos(),
+        }
+    }
+
+    pub(crate) fn from_nanos(nanos: u64) -> Instant {
+        Instant { nanos }
+    }
+
+    pub(crate) fn as_nanos(self) -> u64 {
+        self.nanos
+    }
+
+    /// Time from `earlier` to `self`; zero when `earlier` is later (std's saturation).
+    pub fn duration_since(&self, earlier: Instant) -> Duration {
+        self.saturating_duration_since(earlier)
+    }
+
+    /// Time from `earlier` to `self`, or `None` when `earlier` is later.
+    pub fn checked_duration_since(&self, earlier: Instant) -> Option<Duration> {
+        self.nanos
+            .checked_sub(earlier.nanos)
+            .map(Duration::from_nanos)
+    }
+
+    /// Time from `earlier` to `self`, or zero when `earlier` is later.
+    pub fn saturating_duration_since(&self, earlier: Instant) -> Duration {
+        Duration::from_nanos(self.nanos.saturating_sub(earlier.nanos))
+    }
+
+    /// Virtual time passed since `self` (Go's `time.Since`).
+    pub fn elapsed(&self) -> Duration {
+        Instant::now().saturating_duration_since(*self)
+    }
+
+    /// `self + d`, or `None` past the end of the clock.
+    pub fn checked_add(&self, d: Duration) -> Option<Instant> {
+        let n = u64::try_from(d.as_nanos()).ok()?;
+        self.nanos.checked_add(n).map(Instant::from_nanos)
+    }
+
+    /// `self - d`, or `None` before the start of the run.
+    pub fn checked_sub(&self, d: Duration) -> Option<Instant> {
+        let n = u64::try_from(d.as_nanos()).ok()?;
+        self.nanos.checked_sub(n).map(Instant::from_nanos)
+    }
+}
+
+impl fmt::Debug for Instant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Instant(+{:?})", Duration::from_nanos(self.nanos))
+    }
+}
+
+impl Add<Duration> for Instant {
+    type Output = Instant;
+    /// # Panics
+    /// Past the end of the clock, like `std::time::Instant`.
+    fn add(self, d: Duration) -> Instant {
+        self.checked_add(d)
+            .expect("overflow when adding duration to instant")
+    }
+}
+
+impl AddAssign<Duration> for Instant {
+    fn add_assign(&mut self, d: Duration) {
+        *self = *self + d;
+    }
+}
+
+impl Sub<Duration> for Instant {
+    type Output = Instant;
+    /// # Panics
+    /// Before the start of the run, like `std::time::Instant`.
+    fn sub(self, d: Duration) -> Instant {
+        self.checked_sub(d)
+            .expect("overflow when subtracting duration from instant")
+    }
+}
+
+impl SubAssign<Duration> for Instant {
+    fn sub_assign(&mut self, d: Duration) {
+        *self = *self - d;
+    }
+}
+
+impl Sub<Instant> for Instant {
+    type Output = Duration;
+    /// Saturating, like `std::time::Instant` since Rust 1.60.
+    fn sub(self, earlier: Instant) -> Duration {
+        self.saturating_duration_since(earlier)
+    }
+}
+
+/// The current virtual time (Go's `time.Now()`). Not a scheduling point: a busy-wait
+/// on `now()` must call `gosched()` for time to move.
+pub fn now() -> Instant {
+    Instant::now()
+}
+
+#[cold]
+#[track_caller]
+pub(crate) fn outside_run(what: &str) -> ! {
+    panic!(
+        "gosan: {what} called outside a gosan run (wrap the code in gosan::run, #[gosan::main] or #[gosan::test])"
+    )
+}
+
+#[inline]
+#[track_caller]
+pub(crate) fn require_run(what: &str) {
+    if !sched::in_run() {
+        outside_run(what);
+    }
+}
+
+/// Pauses the calling goroutine for `d` of virtual time (Go's `time.Sleep`; wait
+/// reason `sleep`). `sleep(Duration::ZERO)` returns at once, after a scheduling point.
+#[track_caller]
+pub fn sleep(d: Duration) {
+    if !sched::in_goroutine() {
+        outside_run("gosan::time::sleep");
+    }
+    sched::sched_point();
+    if d.is_zero() {
+        return;
+    }
+    sched::sleep_nanos(nanos_of(d));
+}
+
+/// A channel that receives the virtual time once `d` has passed (Go's `time.After`).
+/// If the channel is dropped first, the timer is gone with it.
+#[track_caller]
+pub fn after(d: Duration) -> RecvChan<Instant> {
+    require_run("gosan::time::after");
+    sched::sched_point();
+    let c = chan::<Instant>(1);
+    let target: Weak<dyn Fire> = c.downgrade().expect("a made channel is not nil");
+    sched::arm_timer(deadline_after(d), target, 0);
+    c.receiver()
+}
+
+/// `now + d` on the virtual clock, saturating.
+fn deadline_after(d: Duration) -> u64 {
+    sched::now_nanos().saturating_add(nanos_of(d))
+}
+
+/// A bare timer channel armed directly (`after`, or a dropped `Timer` whose channel is
+/// still held): sends the fire time once. Nobody can stop it, so every entry is live
+/// while the channel is.
+impl Fire for Inner<Instant> {
+    fn live(&self, _gen: u64) -> bool {
+        true
+    }
+    fn fire(&self, _gen: u64) {
+        Chan::offer(self, Instant::now());
+    }
+}
+
+/// What a core does when it fires.
+enum Kind {
+    /// `Timer`/`Ticker`: send the fire time on the cap-1 channel (weak: a channel nobody
+    /// holds stops the timer).
+    Chan(Weak<Inner<Instant>>),
+    /// `after_func`: start `f` on a new goroutine created at `loc`.
+    Func {
+        f: Arc<dyn Fn() + Send + Sync>,
+        loc: &'static Location<'static>,
+    },
+}
+
+/// A core's mutable state, under `Core::st`.
+struct Armed {
+    /// Bumped by every arm, stop and reset; only the heap entry carrying the current
+    /// value is live.
+    gen: u64,
+    /// The pending firing's virtual time; `None` when stopped, fired (one-shot) or
+    /// dormant.
+    when: Option<u64>,
+    /// 0 for a one-shot timer, else the ticker's period in nanoseconds.
+    period: u64,
+    /// Ticks dropped in a row because the channel was full.
+    futile: u32,
+    /// `after_func` only: the core itself while pending (the heap holds it weakly).
+    keep: Option<Arc<Core>>,
+}
+
+/// The state shared by a timer handle and its heap entries (Go's `runtime.timer`).
+struct Core {
+    me: Weak<Core>,
+    kind: Kind,
+    st: SpinLock<Armed>,
+}
+
+impl Core {
+    fn new(kind: Kind) -> Arc<Core> {
+        Arc::new_cyclic(|me| Core {
+            me: me.clone(),
+            kind,
+            st: SpinLock::new(Armed {
+                gen: 0,
+                when: None,
+                period: 0,
+                futile: 0,
+                keep: None,
+            }),
+        })
+    }
+
+    /// Arms a firing at `when` (a new generation). Returns what the caller must drop
+    /// after releasing the lock.
+    fn arm(&self, st: &mut Armed, when: u64) -> Option<Arc<Core>> {
+        st.gen += 1;
+        st.when = Some(when);
+        let target: Weak<dyn Fire> = self.me.clone();
+        sched::arm_timer(when, target, st.gen);
+        match self.kind {
+            Kind::Func { .. } => st
+                .keep
+                .replace(self.me.upgrade().expect("armed core is alive")),
+            Kind::Chan(_) => None,
+        }
+    }
+
+    /// Cancels the pending firing; whether there was one, and what to drop unlocked.
+    fn disarm(st: &mut Armed) -> (bool, Option<Arc<Core>>) {
+        st.gen += 1;
+        st.futile = 0;
+        (st.when.take().is_some(), st.keep.take())
+    }
+
+    /// Drops a fired but unreceived value; whether there was one.
+    fn drain(&self) -> bool {
+        let Kind::Chan(w) = &self.kind else {
+            return false;
+        };
+        let Some(inner) = w.upgrade() else {
+            return false;
+        };
+        let c = Chan { inner: Some(inner) };
+        let had = !c.is_empty();
+        c.drain();
+        had
+    }
+
+    /// `stop` for every kind: whether the call stopped a pending firing (Go 1.23).
+    fn stop(&self) -> bool {
+        let (pending, keep) = Core::disarm(&mut self.st.lock());
+        drop(keep);
+        let drained = self.drain();
+        pending || drained
+    }
+
+    /// `reset` for every kind: rearms at `now + d` with `period` (0 = one-shot).
+    fn reset(&self, d: Duration, period: u64) -> bool {
+        let mut st = self.st.lock();
+        let (pending, old) = Core::disarm(&mut st);
+        st.period = period;
+        let keep = self.arm(&mut st, deadline_after(d));
+        drop(st);
+        drop((old, keep));
+        let drained = self.drain();
+        pending || drained
+    }
+
+    /// The ticker's next firing after the tick due at `when`, on the period grid;
+    /// `None` past the end of the clock.
+    fn next_tick(st: &Armed, when: u64, now: u64) -> Option<u64> {
+        let p = st.period;
+        // Skip ticks missed while late (Go's `when += period * (1 + -delta/period)`).
+        let mut periods = 1 + now.saturating_sub(when) / p;
+        if st.futile > FUTILE_TICKS {
+            periods = periods.checked_mul(1u64 << (st.futile - FUTILE_TICKS).min(63))?;
+        }
+        when.checked_add(p.checked_mul(periods)?)
+    }
+}
+
+impl Fire for Core {
+    fn live(&self, gen: u64) -> bool {
+        let st = self.st.lock();
+        st.gen == gen
+            && st.when.is_some()
+            && match &self.kind {
+                Kind::Chan(w) => w.strong_count() > 0,
+                Kind::Func { .. } => true,
+            }
+    }
+
+    fn fire(&self, gen: u64) {
+        let now = sched::now_nanos();
+        let mut st = self.st.lock();
+        let Some(when) = st.when.filter(|_| st.gen == gen) else {
+            return;
+        };
+        match &self.kind {
+            Kind::Chan(w) => {
+                let delivered = w
+                    .upgrade()
+                    .is_some_and(|c| Chan::offer(&c, Instant::from_nanos(now)));
+                if st.period == 0 {
+                    st.when = None;
+                    return;
+                }
+                st.futile = if delivered {
+                    0
+                } else {
+                    st.futile.saturating_add(1)
+                };
+                match Core::next_tick(&st, when, now) {
+                    Some(next) => {
+                        self.arm(&mut st, next);
+                    }
+                    None => st.when = None, // dormant past the end of the clock
+                }
+            }
+            Kind::Func { f, loc } => {
+                st.when = None;
+                let keep = st.keep.take();
+                drop(st);
+                let f = f.clone();
+                sched::go_from_timer(move || f(), loc);
+                drop(keep);
+            }
+        }
+    }
+}
+
+/// Go's `*time.Timer`: one value on `c` after the duration, unless stopped first.
+pub struct Timer {
+    /// Receives the fire time (capacity 1); the nil channel for [`after_func`] timers.
+    /// Declared before `core` so that it is dropped first (see `TimerHandle`).
+    pub c: RecvChan<Instant>,
+    core: TimerHandle,
+}
+
+/// A `Timer`'s core. On drop, a pending firing whose channel is still held elsewhere
+/// is re-armed on the channel itself: nobody can stop it any more, and whoever holds
+/// the channel still gets the value, as in Go.
+struct TimerHandle(Arc<Core>);
+
+impl Drop for TimerHandle {
+    fn drop(&mut self) {
+        let Kind::Chan(w) = &self.0.kind else {
+            return; // after_func: pending ones keep themselves alive
+        };
+        let when = self.0.st.lock().when;
+        if let (Some(when), Some(inner)) = (when, w.upgrade()) {
+            if sched::in_run() {
+                let target: Weak<Inner<Instant>> = Arc::downgrade(&inner);
+                let target: Weak<dyn Fire> = target;
+                sched::arm_timer(when, target, 0);
+            }
+        }
+    }
+}
+
+impl Timer {
+    /// A timer that sends the virtual time on `c` once `d` has passed (Go's
+    /// `time.NewTimer`).
+    #[track_caller]
+    pub fn new(d: Duration) -> Timer {
+        require_run("gosan::time::Timer::new");
+        sched::sched_point();
+        let c = chan::<Instant>(1);
+        let core = Core::new(Kind::Chan(
+            c.downgrade().expect("a made channel is not nil"),
+        ));
+        let keep = core.arm(&mut core.st.lock(), deadline_after(d));
+        debug_assert!(keep.is_none());
+        Timer {
+            c: c.receiver(),
+            core: TimerHandle(core),
+        }
+    }
+
+    /// Prevents the timer from firing. `true` if the call stopped it: it was pending,
+    /// or (Go 1.23) its value was sent but not yet received — that value is discarded.
+    /// For an [`after_func`] timer, `true` means `f` will not be started.
+    pub fn stop(&self) -> bool {
+        sched::sched_point();
+        self.core.0.stop()
+    }
+
+    /// Rearms the timer to fire `d` from now; returns what [`stop`](Self::stop) would
+    /// have. No value from before the reset is received after it. An `after_func`
+    /// timer runs `f` again, even if it already ran.
+    pub fn reset(&self, d: Duration) -> bool {
+        sched::sched_point();
+        self.core.0.reset(d, 0)
+    }
+}
+
+impl fmt::Debug for Timer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let when = self.core.0.st.lock().when.map(Instant::from_nanos);
+        f.debug_struct("Timer").field("when", &when).finish()
+    }
+}
+
+/// Go's `time.AfterFunc`: after `d`, starts `f` on its own goroutine (whose creation
+/// site is this call). The returned timer's `c` is the nil channel; `stop` before the
+/// firing prevents `f` from starting, `reset` runs it again.
+#[track_caller]
+pub fn after_func<F: Fn() + Send + Sync + 'static>(d: Duration, f: F) -> Timer {
+    let loc = Location::caller();
+    require_run("gosan::time::after_func");
+    sched::sched_point();
+    let core = Core::new(Kind::Func {
+        f: Arc::new(f),
+        loc,
+    });
+    let keep = core.arm(&mut core.st.lock(), deadline_after(d));
+    drop(keep); // None: nothing was armed before
+    Timer {
+        c: RecvChan::nil(),
+        core: TimerHandle(core),
+    }
+}
+
+/// Go's `*time.Ticker`: the virtual time on `c` every period; ticks are dropped while
+/// the reader is slow (capacity 1). Dropping the ticker stops it.
+pub struct Ticker {
+    /// Receives the tick times.
+    pub c: RecvChan<Instant>,
+    core: Arc<Core>,
+}
+
+impl Ticker {
+    /// A ticker with period `d`; the first tick comes `d` from now (Go's
+    /// `time.NewTicker`).
+    ///
+    /// # Panics
+    /// `non-positive interval for NewTicker` when `d` is zero.
+    #[track_caller]
+    pub fn new(d: Duration) -> Ticker {
+        if d.is_zero() {
+            panic!("non-positive interval for NewTicker");
+        }
+        require_run("gosan::time::Ticker::new");
+        sched::sched_point();
+        let c = chan::<Instant>(1);
+        let core = Core::new(Kind::Chan(
+            c.downgrade().expect("a made channel is not nil"),
+        ));
+        {
+            let mut st = core.st.lock();
+            st.period = nanos_of(d);
+            core.arm(&mut st, deadline_after(d));
+        }
+        Ticker {
+            c: c.receiver(),
+            core,
+        }
+    }
+
+    /// Turns the ticker off; no tick from before the call is received after it.
+    pub fn stop(&self) {
+        sched::sched_point();
+        self.core.stop();
+    }
+
+    /// Stops the ticker and restarts it with period `d`; the next tick comes `d` from
+    /// now. Works on a stopped ticker too.
+    ///
+    /// # Panics
+    /// `non-positive interval for Ticker.Reset` when `d` is zero.
+    #[track_caller]
+    pub fn reset(&self, d: Duration) {
+        if d.is_zero() {
+            panic!("non-positive interval for Ticker.Reset");
+        }
+        sched::sched_point();
+        self.core.reset(d, nanos_of(d));
+    }
+}
+
+impl fmt::Debug for Ticker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let st = self.core.st.lock();
+        f.debug_struct("Ticker")
+            .field("period", &Duration::from_nanos(st.period))
+            .field("next", &st.when.map(Instant::from_nanos))
+            .finish()
+    }
+}

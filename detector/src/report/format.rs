@@ -39,7 +39,11 @@ impl Display for GoroutineDump {
         writeln!(f, "goroutine {} [{}]:", self.id, self.wait_reason)?;
         write_dump_frames(f, &self.stack)?;
         if let Some(site) = self.created_at.first() {
-            writeln!(f, "created by {}\n\t{}:{}", site.function, site.file, site.line)?;
+            writeln!(
+                f,
+                "created by {}\n\t{}:{}",
+                site.function, site.file, site.line
+            )?;
         }
         Ok(())
     }
@@ -124,7 +128,10 @@ impl Display for RaceReport {
 
 impl Display for LockOrderReport {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{RACE_FRAME}\nWARNING: POTENTIAL DEADLOCK: lock-order inversion")?;
+        writeln!(
+            f,
+            "{RACE_FRAME}\nWARNING: POTENTIAL DEADLOCK: lock-order inversion"
+        )?;
         let cycle: Vec<String> = self.locks.iter().map(|a| format!("{a:#014x}")).collect();
         writeln!(f, "Cycle: {}", cycle.join(" => "))?;
         for (i, s) in self.stacks.iter().enumerate() {

@@ -53,7 +53,9 @@ pub fn symbolize(pcs: &[usize], strip_prefix: &str) -> Vec<Frame> {
 
 /// The innermost user frame at `pc` (after inlining), for a `created by` line.
 pub fn symbolize_one(pc: usize) -> Option<Frame> {
-    resolve_pc(pc).into_iter().find(|f| !is_internal(&f.function))
+    resolve_pc(pc)
+        .into_iter()
+        .find(|f| !is_internal(&f.function))
 }
 
 /// Removes `prefix` from the front of a frame's file, as `strip_path_prefix` asks.

@@ -23,9 +23,12 @@ pub fn main(attr: TokenStream, item: TokenStream) -> TokenStream {
         Err(e) => return e.to_compile_error().into(),
     };
     if opts.iterations.is_some() {
-        return syn::Error::new_spanned(&f.sig, "#[gosan::main]: `iterations` is only for #[gosan::test]")
-            .to_compile_error()
-            .into();
+        return syn::Error::new_spanned(
+            &f.sig,
+            "#[gosan::main]: `iterations` is only for #[gosan::test]",
+        )
+        .to_compile_error()
+        .into();
     }
     if !f.sig.inputs.is_empty() || f.sig.asyncness.is_some() {
         return syn::Error::new_spanned(&f.sig, "#[gosan::main]: expected `fn main()`")
@@ -138,7 +141,10 @@ fn options(attr: TokenStream) -> syn::Result<Options> {
             }
         };
         if slot.is_some() {
-            return Err(syn::Error::new_spanned(&nv.path, format!("gosan option `{key}` given twice")));
+            return Err(syn::Error::new_spanned(
+                &nv.path,
+                format!("gosan option `{key}` given twice"),
+            ));
         }
         *slot = Some(v);
     }

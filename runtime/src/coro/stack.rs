@@ -221,8 +221,9 @@ pub fn slab_overflowed(lo: usize, sp: usize) -> bool {
         // which stays mapped for the life of the process.
         unsafe {
             std::ptr::read_volatile((lo + 8 * i) as *const u64) != CANARY
-                || std::ptr::read_volatile((lo + GUARD_SIZE - 8 * CANARY_WORDS + 8 * i) as *const u64)
-                    != CANARY
+                || std::ptr::read_volatile(
+                    (lo + GUARD_SIZE - 8 * CANARY_WORDS + 8 * i) as *const u64,
+                ) != CANARY
         }
     })
 }

@@ -123,6 +123,8 @@ pub struct G {
     created_loc: &'static Location<'static>,
     created_pcs: Pcs,
     prio: i64,
+    /// Parked where nothing can ever wake it (nil channel, `select {}`).
+    forever: bool,
 }
 
 /// A goroutine's dump before symbolization.
@@ -150,6 +152,8 @@ const AFTER_MAIN_STEPS: u64 = 1_000_000;
 const AFTER_MAIN_NANOS: u64 = 10 * 60 * 1_000_000_000;
 
 pub struct Sched {
+    // Boxed: `CUR_G` and the loop hold `*const G` while `gs` may grow.
+    #[allow(clippy::vec_box)]
     gs: Vec<Box<G>>,
     free_slots: Vec<u32>,
     runq: VecDeque<u32>,
@@ -224,9 +228,9 @@ fn outside_run(what: &str) -> ! {
 }
 
 impl Sched {
-    fn new(cfg: &Resolved, strategy: &Strategy, expected_steps: u64) -> Result<Sched, String> {
+    fn new(cfg: &Resolved, strategy: &Strategy) -> Result<Sched, String> {
         let mut rng = Rng::new(cfg.seed);
-        let chooser = Chooser::new(strategy, &mut rng, expected_steps)?;
+        let chooser = Chooser::new(strategy, &mut rng)?;
         let pct_depth = match strategy {
             Strategy::Pct { depth } => *depth as i64,
             _ => 0,
@@ -293,6 +297,7 @@ impl Sched {
             created_loc: loc,
             created_pcs: pcs,
             prio,
+            forever: false,
         };
         let slot = match self.free_slots.pop() {
             Some(s) => {
@@ -325,7 +330,11 @@ impl Sched {
         let idx = match &mut self.chooser {
             Chooser::Random => self.rng.below(n),
             Chooser::RoundRobin => 0,
-            Chooser::Pct { change_points, next_low, .. } => {
+            Chooser::Pct {
+                change_points,
+                next_low,
+                ..
+            } => {
                 if let (Some(c), Some(&p)) = (cur, change_points.first()) {
                     if p <= self.decisions {
                         change_points.remove(0);
@@ -387,7 +396,8 @@ impl Sched {
     #[cold]
     fn replay_diverged(&mut self, want: Option<u64>, cur: Option<u32>) {
         if self.replay_error.is_none() {
-            let mut runnable: Vec<u64> = self.runq.iter().map(|&s| self.gs[s as usize].id).collect();
+            let mut runnable: Vec<u64> =
+                self.runq.iter().map(|&s| self.gs[s as usize].id).collect();
             if let Some(c) = cur {
                 runnable.push(self.gs[c as usize].id);
             }
@@ -444,6 +454,22 @@ impl Sched {
             pcs: capture::walk(g.park_fp, g.lo, g.hi, capture::MAX_FRAMES),
             created_loc: (g.id != 1).then_some(g.created_loc),
             created_pcs: g.created_pcs.clone(),
+        }
+    }
+
+    /// When the after-main phase hit its bound, goroutines parked where nothing can
+    /// ever wake them are still provably leaked; the others are not judged.
+    fn record_bounded_leaks(&mut self) {
+        if self.main_done && self.leak_check && self.leaks.is_empty() && self.panic.is_none() {
+            let mut v: Vec<RawDump> = (0..self.gs.len() as u32)
+                .filter(|&s| {
+                    let g = &self.gs[s as usize];
+                    g.state == GState::Waiting && g.forever
+                })
+                .map(|s| self.dump(s))
+                .collect();
+            v.sort_by_key(|d| d.id);
+            self.leaks = v;
         }
     }
 
@@ -560,8 +586,15 @@ pub fn record_fatal(msg: &str) {
     }
     if sr.panic.is_none() {
         // SAFETY: CUR_G is the running goroutine's record.
-        let (id, lo, hi, loc, cpcs) =
-            unsafe { ((*g).id, (*g).lo, (*g).hi, (*g).created_loc, (*g).created_pcs.clone()) };
+        let (id, lo, hi, loc, cpcs) = unsafe {
+            (
+                (*g).id,
+                (*g).lo,
+                (*g).hi,
+                (*g).created_loc,
+                (*g).created_pcs.clone(),
+            )
+        };
         sr.panic = Some(RawPanic {
             message: msg.to_string(),
             fatal: true,
@@ -632,12 +665,12 @@ pub fn sched_point() {
         return;
     }
     // SAFETY: this thread's run, called from one of its goroutines.
-    unsafe { sched_point_in(s, false) }
+    unsafe { sched_point_in(s) }
 }
 
 /// # Safety
 /// `s` is this thread's run and we are on one of its goroutines.
-unsafe fn sched_point_in(s: *mut Sched, yielding: bool) {
+unsafe fn sched_point_in(s: *mut Sched) {
     // SAFETY: per the contract; the borrow ends before any switch.
     // SAFETY: per the contract.
     if unsafe { (*s).tearing_down } {
@@ -646,9 +679,6 @@ unsafe fn sched_point_in(s: *mut Sched, yielding: bool) {
     let next = unsafe {
         let sr = &mut *s;
         sr.steps += 1;
-        if !yielding {
-            sr.spin_streak = 0;
-        }
         if sr.must_stop() {
             Some(None)
         } else if sr.runq.is_empty() {
@@ -693,7 +723,7 @@ pub fn yield_now() {
         if fire && fire_next_timer(s) {
             (*s).spin_streak = 0;
         }
-        sched_point_in(s, true);
+        sched_point_in(s);
     }
 }
 
@@ -701,6 +731,20 @@ pub fn yield_now() {
 #[inline(never)]
 #[track_caller]
 pub fn park(reason: WaitReason) {
+    park_inner(reason, false)
+}
+
+/// Parks the running goroutine where nothing can wake it (a nil channel, `select {}`):
+/// after main returns such a goroutine is a leak even when the run is cut short.
+#[inline(never)]
+#[track_caller]
+pub fn park_forever(reason: WaitReason) {
+    park_inner(reason, true)
+}
+
+#[inline(always)]
+#[track_caller]
+fn park_inner(reason: WaitReason, forever: bool) {
     let s = sched_or_panic("a blocking operation");
     let g = current_g_ptr() as *mut G;
     if g.is_null() {
@@ -719,6 +763,7 @@ pub fn park(reason: WaitReason) {
         let gr = &mut *g;
         gr.state = GState::Waiting;
         gr.reason = reason;
+        gr.forever = forever;
         gr.park_fp = capture::frame_pointer();
         if sr.must_stop() {
             None
@@ -777,6 +822,7 @@ pub fn ready(g: GRef) {
         if gr.id == g.id && gr.state == GState::Waiting {
             gr.state = GState::Runnable;
             sr.runq.push_back(g.slot);
+            sr.spin_streak = 0; // progress: somebody woke up
         }
     }
 }
@@ -871,9 +917,12 @@ pub fn in_run() -> bool {
     !sched_ptr().is_null()
 }
 
-/// The goroutine's bounds and creation site, for the SIGSEGV handler.
-pub fn overflow_info(g: *const G) -> (usize, usize, u64, &'static Location<'static>) {
-    // SAFETY: called with CUR_G, which points at the running goroutine's record.
+/// The goroutine's stack bounds, id and creation site (SIGSEGV handler, panic hook).
+///
+/// # Safety
+/// `g` must be [`current_g_ptr`]'s non-null value on this thread.
+pub unsafe fn overflow_info(g: *const G) -> (usize, usize, u64, &'static Location<'static>) {
+    // SAFETY: per the contract, the running goroutine's record.
     unsafe { ((*g).lo, (*g).hi, (*g).id, (*g).created_loc) }
 }
 
@@ -893,7 +942,6 @@ pub struct Outcome {
 pub fn run_main<F: FnOnce() + Send + 'static>(
     cfg: &Resolved,
     strategy: &Strategy,
-    expected_steps: u64,
     f: F,
 ) -> Result<Outcome, String> {
     if !sched_ptr().is_null() {
@@ -901,7 +949,7 @@ pub fn run_main<F: FnOnce() + Send + 'static>(
     }
     crate::panic_hook::install();
     crate::overflow::install();
-    let mut sched = Box::new(Sched::new(cfg, strategy, expected_steps)?);
+    let mut sched = Box::new(Sched::new(cfg, strategy)?);
     let s: *mut Sched = &mut *sched;
     SCHED.with(|c| c.set(s));
     // SAFETY: `s` points at `sched`, alive until the end of this function; from here
@@ -912,6 +960,7 @@ pub fn run_main<F: FnOnce() + Send + 'static>(
         (*s).main_slot = main_slot;
         (*s).runq.clear();
         run_loop(s, main_slot);
+        (*s).record_bounded_leaks();
         teardown(s);
     }
     SCHED.with(|c| c.set(std::ptr::null_mut()));
@@ -945,7 +994,10 @@ unsafe fn run_loop(s: *mut Sched, first: u32) {
             sr.current = slot;
             let g: &mut G = &mut sr.gs[slot as usize];
             g.state = GState::Running;
-            (g.coro.as_mut().expect("live goroutine has a coroutine") as *mut Coro, &*g as *const G)
+            (
+                g.coro.as_mut().expect("live goroutine has a coroutine") as *mut Coro,
+                &*g as *const G,
+            )
         };
         CUR_G.with(|c| c.set(gptr));
         // SAFETY: the coroutine belongs to a live G whose Box is not freed while it

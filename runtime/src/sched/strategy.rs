@@ -13,8 +13,11 @@
 //! PCT (Burckhardt, Kothari, Musuvathi, Nagarakatte, "A Randomized Scheduler with
 //! Probabilistic Guarantees of Finding Bugs", ASPLOS 2010): each goroutine gets a
 //! random priority above `depth`; the highest-priority runnable goroutine runs; at
-//! `depth - 1` change points drawn from `[1, k]` (k = expected steps) the running
-//! goroutine's priority drops to below every initial priority. A yield (gosched,
+//! `depth - 1` change points the running goroutine's priority drops to below every
+//! initial priority. The paper draws change points uniformly from `[1, k]` with `k`
+//! the run's length; gosan does not know `k` up front and a run must be reproducible
+//! from (seed, `pct:d`) alone, so change points are drawn log-uniformly from
+//! `[1, 2^20]` instead: every scale of run length gets its share. A yield (gosched,
 //! `select!` default, failed `try_*`) drops the yielder to the lowest priority so the
 //! goroutine it waits for gets to run.
 
@@ -39,7 +42,7 @@ impl Rng {
     /// Uniform in `0..n` (n > 0), by multiply-shift (Lemire).
     #[inline]
     pub fn below(&mut self, n: usize) -> usize {
-        ((self.next_u64() >> 32) * n as u64 >> 32) as usize
+        (((self.next_u64() >> 32) * n as u64) >> 32) as usize
     }
 }
 
@@ -86,10 +89,16 @@ impl Record {
         let mut out = Vec::new();
         for tok in text.split('.').filter(|t| !t.is_empty()) {
             let (v, n) = match tok.split_once('*') {
-                Some((v, n)) => (v, n.parse::<u64>().map_err(|_| format!("bad count in `{tok}`"))?),
+                Some((v, n)) => (
+                    v,
+                    n.parse::<u64>()
+                        .map_err(|_| format!("bad count in `{tok}`"))?,
+                ),
                 None => (tok, 1),
             };
-            let v = v.parse::<u64>().map_err(|_| format!("bad value in `{tok}`"))?;
+            let v = v
+                .parse::<u64>()
+                .map_err(|_| format!("bad value in `{tok}`"))?;
             if out.len() as u64 + n > 1 << 32 {
                 return Err("schedule too long".into());
             }
@@ -118,13 +127,17 @@ pub enum Chooser {
 }
 
 impl Chooser {
-    pub fn new(strategy: &Strategy, rng: &mut Rng, expected_steps: u64) -> Result<Chooser, String> {
+    pub fn new(strategy: &Strategy, rng: &mut Rng) -> Result<Chooser, String> {
         Ok(match strategy {
             Strategy::Random => Chooser::Random,
             Strategy::RoundRobin => Chooser::RoundRobin,
             Strategy::Pct { depth } => {
-                let k = expected_steps.max(16);
-                let mut change_points: Vec<u64> = (1..*depth).map(|_| 1 + rng.next_u64() % k).collect();
+                let mut change_points: Vec<u64> = (1..*depth)
+                    .map(|_| {
+                        let scale = 1u64 << rng.below(21); // 1 ..= 2^20, log-uniform
+                        scale + rng.next_u64() % scale
+                    })
+                    .collect();
                 change_points.sort_unstable();
                 Chooser::Pct {
                     change_points,

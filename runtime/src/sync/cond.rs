@@ -1,0 +1,99 @@
+//! `Cond` (Go's `sync.Cond`): goroutines wait for a signal while holding a
+//! [`Locker`].
+//!
+//! Follows Go's `src/sync/cond.go` with `runtime/sema.go`'s `notifyList`: `Wait`
+//! takes its place in the FIFO list *before* unlocking `L` (Go's
+//! `runtime_notifyListAdd`), so a `Signal` that comes between the unlock and the park
+//! is not lost; `Signal` wakes the longest waiter, `Broadcast` all of them; a woken
+//! waiter re-locks `L` before `Wait` returns. No spurious wake-ups: `wait` returns
+//! only after a `signal`/`broadcast` picked it (callers still loop on their
+//! condition, as in Go, because another goroutine may run first).
+//!
+//! # State (under `waiters`' spin lock)
+//! `waiters`: goroutines that called `wait` and were not notified yet. A waiter's
+//! `granted` flag is "notified"; it is set under the lock by `signal`/`broadcast`,
+//! which remove it from the list. The waiter checks it under the lock after
+//! unlocking `L` and parks (`sync.Cond.Wait`) only if it is still unset — `L.unlock`
+//! is a scheduling point, during which a notification can arrive while the waiter
+//! is not parked yet (`ready` of a running goroutine does nothing).
+
+use super::{ready_all, Locker, OnUnwind, WaitQ, Waiter};
+use crate::lock::SpinLock;
+use crate::sched::{self, WaitReason};
+use std::fmt;
+use std::sync::Arc;
+
+/// Go's `sync.Cond`.
+pub struct Cond {
+    /// Go's `c.L`: held while observing or changing the condition.
+    pub l: Arc<dyn Locker + Send + Sync>,
+    waiters: SpinLock<WaitQ>,
+}
+
+impl Cond {
+    /// Go's `sync.NewCond(l)`.
+    pub fn new(l: Arc<dyn Locker + Send + Sync>) -> Cond {
+        Cond {
+            l,
+            waiters: SpinLock::new(WaitQ::new()),
+        }
+    }
+
+    /// Go's `c.L`.
+    pub fn locker(&self) -> &Arc<dyn Locker + Send + Sync> {
+        &self.l
+    }
+
+    /// Unlocks `L`, parks (`sync.Cond.Wait`) until signalled, and locks `L` again
+    /// before returning. The caller must hold `L` (else `L.unlock` fails as usual,
+    /// e.g. `fatal error: sync: unlock of unlocked mutex`).
+    #[track_caller]
+    pub fn wait(&self) {
+        sched::sched_point();
+        let w = Waiter::new(sched::current());
+        self.waiters.lock().push(&w);
+        let guard = OnUnwind::new(|| {
+            self.waiters.lock().remove(&w);
+        });
+        self.l.unlock();
+        let notified = {
+            let _q = self.waiters.lock();
+            w.granted.get()
+        };
+        if !notified {
+            sched::park(WaitReason::CondWait);
+        }
+        guard.disarm();
+        debug_assert!(w.granted.get(), "Cond::wait returns only when notified");
+        self.l.lock();
+    }
+
+    /// Wakes the goroutine that has waited longest, if any.
+    pub fn signal(&self) {
+        sched::sched_point();
+        let g = self.waiters.lock().grant_front();
+        ready_all(g);
+    }
+
+    /// Wakes every waiting goroutine.
+    pub fn broadcast(&self) {
+        sched::sched_point();
+        let mut wake = Vec::new();
+        {
+            let mut q = self.waiters.lock();
+            wake.reserve(q.len());
+            while let Some(g) = q.grant_front() {
+                wake.push(g);
+            }
+        }
+        ready_all(wake);
+    }
+}
+
+impl fmt::Debug for Cond {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cond")
+            .field("waiters", &self.waiters.lock().len())
+            .finish_non_exhaustive()
+    }
+}
