@@ -19,7 +19,11 @@ const MUTEX_WORKERS: u64 = 4;
 const MUTEX_OPS: u64 = 250_000; // per worker
 
 fn cfg() -> Config {
-    Config::new().seed(1).detect_races(false).leak_check(false)
+    let c = Config::new().seed(1).detect_races(false).leak_check(false);
+    match std::env::var("BENCH_STRATEGY") {
+        Ok(s) => c.strategy(s.parse().expect("BENCH_STRATEGY")),
+        Err(_) => c,
+    }
 }
 
 fn pingpong() -> u64 {

@@ -152,12 +152,16 @@ const AFTER_MAIN_STEPS: u64 = 1_000_000;
 const AFTER_MAIN_NANOS: u64 = 10 * 60 * 1_000_000_000;
 
 pub struct Sched {
-    // Boxed: `CUR_G` and the loop hold `*const G` while `gs` may grow.
+    // Boxed: `cur_g` and the loop hold `*const G` while `gs` may grow.
     #[allow(clippy::vec_box)]
     gs: Vec<Box<G>>,
     free_slots: Vec<u32>,
     runq: VecDeque<u32>,
     current: u32,
+    /// The running goroutine's record (null in scheduler context).
+    cur_g: *mut G,
+    /// After main returned: the step count at which the after-main phase ends.
+    stop_step: u64,
     next_goid: u64,
     live: usize,
     rng: Rng,
@@ -185,9 +189,6 @@ pub struct Sched {
 
 thread_local! {
     static SCHED: Cell<*mut Sched> = const { Cell::new(std::ptr::null_mut()) };
-    /// The goroutine running on this thread (for the panic hook and the SIGSEGV
-    /// handler, which must not touch `Sched`).
-    static CUR_G: Cell<*const G> = const { Cell::new(std::ptr::null()) };
 }
 
 /// The scheduler of the run on this thread, or null outside a run.
@@ -198,9 +199,15 @@ pub fn sched_ptr() -> *mut Sched {
 }
 
 /// The goroutine running on this thread, or null (scheduler context, no run).
-#[inline(never)]
+#[inline]
 pub fn current_g_ptr() -> *const G {
-    CUR_G.with(|g| g.get())
+    let s = sched_ptr();
+    if s.is_null() {
+        std::ptr::null()
+    } else {
+        // SAFETY: this thread's live scheduler; a plain read.
+        unsafe { (*s).cur_g }
+    }
 }
 
 /// Whether this thread is running a gosan goroutine right now.
@@ -240,6 +247,8 @@ impl Sched {
             free_slots: Vec::new(),
             runq: VecDeque::new(),
             current: NONE,
+            cur_g: std::ptr::null_mut(),
+            stop_step: u64::MAX,
             next_goid: 1,
             live: 0,
             rng,
@@ -419,11 +428,10 @@ impl Sched {
     /// Whether the run must stop at the next switch.
     #[inline]
     fn must_stop(&self) -> bool {
-        self.ending
-            || (self.main_done
-                && (!self.leak_check
-                    || self.steps - self.main_done_steps > AFTER_MAIN_STEPS
-                    || self.now - self.main_done_at > AFTER_MAIN_NANOS))
+        // `ending` covers a panic, a deadlock, main's return without leak_check and
+        // the after-main time bound (set where time advances); `stop_step` the
+        // after-main step bound.
+        self.ending || self.steps > self.stop_step
     }
 
     fn add_timer(&mut self, when: u64, action: Action) {
@@ -498,6 +506,9 @@ unsafe fn fire_next_timer(s: *mut Sched) -> bool {
         let e = sr.timers.pop().expect("timer_pending checked");
         if e.when > sr.now {
             sr.now = e.when;
+        }
+        if sr.main_done && sr.now - sr.main_done_at > AFTER_MAIN_NANOS {
+            sr.ending = true; // the after-main phase's time bound
         }
         e
     };
@@ -661,21 +672,29 @@ pub fn go_from_timer<F: FnOnce() + Send + 'static>(f: F, loc: &'static Location<
 #[inline]
 pub fn sched_point() {
     let s = sched_ptr();
-    if s.is_null() || current_g_ptr().is_null() {
+    if s.is_null() {
         return;
     }
-    // SAFETY: this thread's run, called from one of its goroutines.
-    unsafe { sched_point_in(s) }
+    // SAFETY: this thread's run; the borrow ends before any switch.
+    unsafe {
+        let sr = &mut *s;
+        if sr.cur_g.is_null() || sr.tearing_down {
+            // scheduler context, or a destructor running during teardown: no switch
+            return;
+        }
+        if sr.runq.is_empty() && !sr.must_stop() {
+            sr.steps += 1;
+            return; // nobody else can run: nothing to decide
+        }
+        sched_point_in(s)
+    }
 }
 
 /// # Safety
 /// `s` is this thread's run and we are on one of its goroutines.
+#[inline(never)]
 unsafe fn sched_point_in(s: *mut Sched) {
     // SAFETY: per the contract; the borrow ends before any switch.
-    // SAFETY: per the contract.
-    if unsafe { (*s).tearing_down } {
-        std::panic::resume_unwind(Box::new(Teardown));
-    }
     let next = unsafe {
         let sr = &mut *s;
         sr.steps += 1;
@@ -707,6 +726,10 @@ unsafe fn sched_point_in(s: *mut Sched) {
 pub fn yield_now() {
     let s = sched_ptr();
     if s.is_null() || current_g_ptr().is_null() {
+        return;
+    }
+    // SAFETY: this thread's run; a plain read.
+    if unsafe { (*s).tearing_down } {
         return;
     }
     // SAFETY: this thread's run, on one of its goroutines; short borrows only.
@@ -754,7 +777,7 @@ fn park_inner(reason: WaitReason, forever: bool) {
     // switch.
     // SAFETY: as below.
     if unsafe { (*s).tearing_down } {
-        std::panic::resume_unwind(Box::new(Teardown));
+        park_during_teardown(g);
     }
     let next = unsafe {
         let sr = &mut *s;
@@ -777,6 +800,20 @@ fn park_inner(reason: WaitReason, forever: bool) {
             Some(n) => Switch::To(n),
             None => Switch::Idle,
         })
+    }
+}
+
+/// A goroutine blocks while the run is being torn down: unwind it, or — when it is
+/// already unwinding (a destructor blocked) — leave it suspended for good, since a
+/// second unwind would abort the process. Teardown then gives up on its stack.
+#[cold]
+fn park_during_teardown(g: *mut G) -> ! {
+    if !std::thread::panicking() {
+        std::panic::resume_unwind(Box::new(Teardown));
+    }
+    loop {
+        // SAFETY: `g` is the running goroutine; its yielder is valid while it lives.
+        unsafe { (*(*g).yielder).suspend(Switch::Idle) };
     }
 }
 
@@ -994,16 +1031,18 @@ unsafe fn run_loop(s: *mut Sched, first: u32) {
             sr.current = slot;
             let g: &mut G = &mut sr.gs[slot as usize];
             g.state = GState::Running;
+            let gptr: *mut G = g;
+            sr.cur_g = gptr;
             (
                 g.coro.as_mut().expect("live goroutine has a coroutine") as *mut Coro,
-                &*g as *const G,
+                gptr as *const G,
             )
         };
-        CUR_G.with(|c| c.set(gptr));
         // SAFETY: the coroutine belongs to a live G whose Box is not freed while it
         // runs; nothing else borrows it.
         let r = unsafe { (*coro).resume(Cmd::Run) };
-        CUR_G.with(|c| c.set(std::ptr::null()));
+        // SAFETY: per the contract.
+        unsafe { (*s).cur_g = std::ptr::null_mut() };
         // SAFETY: per the contract.
         unsafe {
             let g = &*gptr;
@@ -1050,6 +1089,11 @@ unsafe fn finished(s: *mut Sched, slot: u32) -> Option<u32> {
         sr.main_done = true;
         sr.main_done_steps = sr.steps;
         sr.main_done_at = sr.now;
+        if sr.leak_check {
+            sr.stop_step = sr.steps + AFTER_MAIN_STEPS;
+        } else {
+            sr.ending = true; // main's return ends the run, as in Go
+        }
     }
     if sr.must_stop() {
         return None;
@@ -1109,7 +1153,7 @@ unsafe fn teardown(s: *mut Sched) {
                 continue;
             }
             match g.coro.take() {
-                Some(c) => (c, &**g as *const G),
+                Some(c) => (c, &mut **g as *mut G),
                 None => continue,
             }
         };
@@ -1117,11 +1161,14 @@ unsafe fn teardown(s: *mut Sched) {
         if coro.started() {
             let mut tries = 0;
             while !coro.done() && tries < 16 {
-                CUR_G.with(|c| c.set(gptr));
                 // SAFETY: per the contract.
-                unsafe { (*s).current = slot as u32 };
+                unsafe {
+                    (*s).current = slot as u32;
+                    (*s).cur_g = gptr;
+                }
                 let _ = coro.resume(Cmd::Teardown);
-                CUR_G.with(|c| c.set(std::ptr::null()));
+                // SAFETY: per the contract.
+                unsafe { (*s).cur_g = std::ptr::null_mut() };
                 tries += 1;
             }
             if coro.done() {

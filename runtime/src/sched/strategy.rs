@@ -71,18 +71,32 @@ impl Record {
     }
 
     pub fn encode(&self) -> String {
-        let mut s = String::new();
+        // Hand-rolled digits: a long run has millions of decisions.
+        fn digits(out: &mut Vec<u8>, mut v: u64) {
+            let mut buf = [0u8; 20];
+            let mut i = buf.len();
+            loop {
+                i -= 1;
+                buf[i] = b'0' + (v % 10) as u8;
+                v /= 10;
+                if v == 0 {
+                    break;
+                }
+            }
+            out.extend_from_slice(&buf[i..]);
+        }
+        let mut out = Vec::with_capacity(self.runs.len() * 3);
         for (i, &(v, n)) in self.runs.iter().enumerate() {
             if i > 0 {
-                s.push('.');
+                out.push(b'.');
             }
-            if n == 1 {
-                s.push_str(&v.to_string());
-            } else {
-                s.push_str(&format!("{v}*{n}"));
+            digits(&mut out, v);
+            if n > 1 {
+                out.push(b'*');
+                digits(&mut out, n as u64);
             }
         }
-        s
+        String::from_utf8(out).expect("digits, '.' and '*' are ASCII")
     }
 
     pub fn decode(text: &str) -> Result<Vec<u64>, String> {
