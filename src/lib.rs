@@ -25,6 +25,7 @@ pub use gosan_detector::report::{
     Access, AccessKind, DeadlockReport, Frame, GoroutineDump, GoroutineOrigin, LockOrderReport,
     PanicReport, RaceReport, Report,
 };
+pub use gosan_instrument::{race, RaceCell, Shared, SharedVec};
 pub use gosan_macros::{main, test};
 pub use gosan_runtime::{
     blocking, chan, check, go, goid, gosched, num_goroutine, run, run_with, select, Chan, Config,

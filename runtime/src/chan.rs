@@ -25,6 +25,7 @@
 //! guard), so a queue never points into a dead frame.
 
 use crate::lock::SpinLock;
+use crate::race::{self, RaceClock};
 use crate::sched::{self, GRef, WaitReason};
 use std::cell::{Cell, UnsafeCell};
 use std::collections::VecDeque;
@@ -127,11 +128,93 @@ pub(crate) struct State<T> {
     pub(crate) closed: bool,
     pub(crate) recvq: WaitQ<T>,
     pub(crate) sendq: WaitQ<T>,
+    pub(crate) race: ChanRace,
+}
+
+/// The channel's happens-before state (Go's `racenotify`/`racesync`): one clock per
+/// buffer slot (one for an unbuffered channel), allocated on first use by a run that
+/// detects races, the ring positions those clocks follow, and the clock `close`
+/// releases into.
+///
+/// Edges: the k-th send release-stores slot `k mod C` after acquiring it, the k-th
+/// receive acquires it then release-stores it, so send k → receive k and receive k →
+/// send k + C. An unbuffered hand-off synchronizes both ways (receive → send
+/// completes). `close` releases `close`; a receive that observes the close acquires it.
+pub(crate) struct ChanRace {
+    close: RaceClock,
+    slots: Vec<RaceClock>,
+    n: usize,
+    sendx: usize,
+    recvx: usize,
+}
+
+impl ChanRace {
+    fn new(cap: usize) -> ChanRace {
+        ChanRace {
+            close: RaceClock::new(),
+            slots: Vec::new(),
+            n: cap.max(1),
+            sendx: 0,
+            recvx: 0,
+        }
+    }
+
+    fn slot(&mut self, i: usize) -> &mut RaceClock {
+        if self.slots.is_empty() {
+            self.slots.resize_with(self.n, RaceClock::new);
+        }
+        &mut self.slots[i]
+    }
+
+    fn advance_send(&mut self) {
+        self.sendx = (self.sendx + 1) % self.n;
+    }
+
+    fn advance_recv(&mut self) {
+        self.recvx = (self.recvx + 1) % self.n;
+    }
+
+    /// A value went straight from a sender to a receiver through slot `recvx` of a
+    /// buffered channel: both positions move on.
+    fn advance_both(&mut self) {
+        self.advance_recv();
+        self.sendx = self.recvx;
+    }
+
+    /// Go's `racenotify(c, idx, nil)`: the running goroutine passes through slot `i`.
+    fn notify_self(&mut self, i: usize) {
+        let c = self.slot(i);
+        race::acquire(c);
+        race::release(c);
+    }
+
+    /// Go's `racenotify(c, idx, sg)`: parked goroutine `g` passes through slot `i`.
+    fn notify_for(&mut self, i: usize, g: GRef) {
+        let c = self.slot(i);
+        race::acquire_for(g, c);
+        race::release_for(g, c);
+    }
+
+    /// Go's `racesync`: an unbuffered hand-off orders both sides.
+    fn sync_with(&mut self, g: GRef) {
+        let c = self.slot(0);
+        race::release(c);
+        race::acquire_for(g, c);
+        race::release_for(g, c);
+        race::acquire(c);
+    }
 }
 
 pub(crate) struct Inner<T> {
     pub(crate) state: SpinLock<State<T>>,
     pub(crate) cap: usize,
+}
+
+impl<T> Inner<T> {
+    /// The channel's address: Go's `c.raceaddr()`.
+    pub(crate) fn addr(&self) -> u64 {
+        self as *const Self as u64
+    }
 }
 
 // SAFETY: the raw waiter pointers in the queues are only dereferenced under the
@@ -202,6 +285,7 @@ pub fn chan<T>(cap: usize) -> Chan<T> {
                 closed: false,
                 recvq: WaitQ::new(),
                 sendq: WaitQ::new(),
+                race: ChanRace::new(cap),
             }),
             cap,
         })),
@@ -266,22 +350,11 @@ impl<T> Chan<T> {
         let Some(inner) = &self.inner else {
             block_forever(WaitReason::ChanSendNil)
         };
+        // Go: a send reads the channel (so it races with an unordered close).
+        race::access(inner.addr(), 8, false, false);
         let mut st = inner.state.lock();
-        if st.closed {
-            drop(st);
-            panic_send_closed();
-        }
-        if let Some(w) = st.recvq.dequeue() {
-            // SAFETY: a dequeued waiter is ours to complete, under the lock.
-            unsafe { *w.slot.get() = Some(v) };
-            w.success.set(true);
-            let g = w.g;
-            drop(st);
-            sched::ready(g);
-            return;
-        }
-        if st.buf.len() < inner.cap {
-            st.buf.push_back(v);
+        if Self::send_would_complete(inner, &st) {
+            Self::send_now(inner, st, v);
             return;
         }
         let w = Waiter::new(sched::current(), Some(v), std::ptr::null(), 0);
@@ -329,25 +402,41 @@ impl<T> Chan<T> {
     /// A receive that completes now: `Some(Some(v))` a value, `Some(None)` closed and
     /// drained, `None` would block. Caller holds the lock.
     pub(crate) fn recv_ready(inner: &Inner<T>, st: &mut State<T>) -> Option<Option<T>> {
+        let on = race::active();
         if let Some(w) = st.sendq.dequeue() {
             // SAFETY: a dequeued waiter is ours to complete, under the lock.
             let sent = unsafe { (*w.slot.get()).take() }.expect("a queued sender holds its value");
             w.success.set(true);
             let g = w.g;
             let v = if inner.cap == 0 {
+                if on {
+                    st.race.sync_with(g);
+                }
                 sent
             } else {
                 let head = st.buf.pop_front().expect("sendq non-empty ⇒ buffer full");
                 st.buf.push_back(sent);
+                if on {
+                    let i = st.race.recvx;
+                    st.race.notify_self(i);
+                    st.race.notify_for(i, g);
+                }
+                st.race.advance_both();
                 head
             };
             sched::ready(g);
             return Some(Some(v));
         }
         if let Some(v) = st.buf.pop_front() {
+            if on {
+                let i = st.race.recvx;
+                st.race.notify_self(i);
+            }
+            st.race.advance_recv();
             return Some(Some(v));
         }
         if st.closed {
+            race::acquire(&mut st.race.close);
             return Some(None);
         }
         None
@@ -365,22 +454,62 @@ impl<T> Chan<T> {
 
     /// Completes a send that [`send_would_complete`](Self::send_would_complete).
     #[track_caller]
-    pub(crate) fn send_now(inner: &Inner<T>, mut st: crate::lock::SpinGuard<'_, State<T>>, v: T) {
+    pub(crate) fn send_now(inner: &Inner<T>, st: crate::lock::SpinGuard<'_, State<T>>, v: T) {
         if st.closed {
             drop(st);
             panic_send_closed();
         }
+        Self::deliver(inner, st, v, None);
+    }
+
+    /// Puts `v` into the channel (open, and a receiver waits or there is room): hands
+    /// it to the first waiting receiver or appends it to the buffer, with the edges of
+    /// the running goroutine as sender — or, for a timer firing, of `timer`.
+    fn deliver(
+        inner: &Inner<T>,
+        mut st: crate::lock::SpinGuard<'_, State<T>>,
+        v: T,
+        timer: Option<&mut RaceClock>,
+    ) {
+        let on = race::active();
         if let Some(w) = st.recvq.dequeue() {
             // SAFETY: a dequeued waiter is ours to complete, under the lock.
             unsafe { *w.slot.get() = Some(v) };
             w.success.set(true);
             let g = w.g;
+            if on {
+                match timer {
+                    Some(t) if inner.cap == 0 => race::acquire_for(g, t),
+                    Some(t) => {
+                        let i = st.race.recvx;
+                        race::clock_into(t, st.race.slot(i));
+                        st.race.notify_for(i, g);
+                    }
+                    None if inner.cap == 0 => st.race.sync_with(g),
+                    None => {
+                        let i = st.race.recvx;
+                        st.race.notify_self(i);
+                        st.race.notify_for(i, g);
+                    }
+                }
+            }
+            if inner.cap > 0 {
+                st.race.advance_both();
+            }
             drop(st);
             sched::ready(g);
             return;
         }
         debug_assert!(st.buf.len() < inner.cap);
         st.buf.push_back(v);
+        if on {
+            let i = st.race.sendx;
+            match timer {
+                Some(t) => race::clock_into(t, st.race.slot(i)),
+                None => st.race.notify_self(i),
+            }
+        }
+        st.race.advance_send();
     }
 
     /// Sends without blocking: `Err(Full(v))` when it would block (a yield).
@@ -394,6 +523,7 @@ impl<T> Chan<T> {
             sched::yield_now();
             return Err(TrySendError::Full(v));
         };
+        race::access(inner.addr(), 8, false, false);
         let st = inner.state.lock();
         if Self::send_would_complete(inner, &st) {
             Self::send_now(inner, st, v);
@@ -434,19 +564,35 @@ impl<T> Chan<T> {
         let Some(inner) = &self.inner else {
             panic!("close of nil channel")
         };
+        // Go: close writes the channel (so it races with an unordered send).
+        race::access(inner.addr(), 8, true, false);
         if !Self::close_inner(inner) {
             panic!("close of closed channel");
         }
     }
 
-    /// Closes from runtime code (timers, contexts): no scheduling point; `false` if
-    /// it was already closed.
+    /// Closes from runtime code (a goroutine's context cancel): no scheduling point;
+    /// `false` if it was already closed.
     pub(crate) fn close_inner(inner: &Inner<T>) -> bool {
+        Self::close_impl(inner, None)
+    }
+
+    /// Closes on behalf of a timer (a context deadline), whose arming released
+    /// `timer`: receivers that observe the close acquire it.
+    pub(crate) fn close_with_clock(inner: &Inner<T>, timer: &mut RaceClock) -> bool {
+        Self::close_impl(inner, Some(timer))
+    }
+
+    fn close_impl(inner: &Inner<T>, timer: Option<&mut RaceClock>) -> bool {
         let mut st = inner.state.lock();
         if st.closed {
             return false;
         }
         st.closed = true;
+        match timer {
+            Some(t) => race::clock_into(t, &mut st.race.close),
+            None => race::release(&mut st.race.close),
+        }
         let mut wake = Vec::new();
         while let Some(w) = st.recvq.dequeue() {
             // SAFETY: a dequeued waiter is ours to complete, under the lock.
@@ -457,6 +603,9 @@ impl<T> Chan<T> {
         while let Some(w) = st.sendq.dequeue() {
             w.success.set(false);
             wake.push(w.g);
+        }
+        for &g in &wake {
+            race::acquire_for(g, &mut st.race.close);
         }
         drop(st);
         for g in wake {
@@ -506,7 +655,18 @@ impl<T> Chan<T> {
         if st.closed || !Self::send_would_complete(inner, &st) {
             return false;
         }
-        Self::send_now(inner, st, v);
+        Self::deliver(inner, st, v, None);
+        true
+    }
+
+    /// [`offer`](Self::offer) on behalf of a timer whose arming released `timer`: the
+    /// receiver of the value acquires it (arming happens before the firing, as in Go).
+    pub(crate) fn offer_with_clock(inner: &Inner<T>, v: T, timer: &mut RaceClock) -> bool {
+        let st = inner.state.lock();
+        if st.closed || !Self::send_would_complete(inner, &st) {
+            return false;
+        }
+        Self::deliver(inner, st, v, Some(timer));
         true
     }
 

@@ -22,6 +22,19 @@
 //!   channel (weakly) and a pending deadline is re-armed on the channel itself, so the
 //!   holder still sees it closed.
 //!
+//! # Race detector
+//! Each cancel context has two clocks under `m`:
+//! - `arm`: what `with_deadline`/`with_timeout` released when arming the deadline.
+//! - `clock`: what the cancellation published. A goroutine's `cancel` release-merges
+//!   into it; a deadline firing (scheduler context) joins `arm` into it; a parent's
+//!   cancellation joins the parent's published clock into each child's.
+//!
+//! `done` is closed with the published clock (`Chan::close_with_clock`), so a receive
+//! that observes the close happens after the cancellation (and, for a deadline, after
+//! the arming), and `err()` returning `Some` acquires it, as Go's `Err()` does
+//! through its mutex. Creating a child of a canceled parent observes the parent's
+//! cancellation (Go's `propagateCancel` receives from the parent's `Done()`).
+//!
 //! # Protocol (who touches what)
 //! `CtxState::m` is a [`SpinLock`] held for a few instructions, never across a channel
 //! close, a child's lock or a scheduling point: `cancel` takes the children out under
@@ -30,6 +43,7 @@
 
 use crate::chan::{chan, Chan, Inner, RecvChan};
 use crate::lock::SpinLock;
+use crate::race::{self, RaceClock};
 use crate::sched::{self, timer::Fire};
 use crate::time::{self, Duration, Instant};
 use std::collections::BTreeMap;
@@ -84,6 +98,17 @@ struct Synced {
     children: BTreeMap<u64, ChildRef>,
     /// Whether a deadline timer of this context is pending in the heap.
     timer: bool,
+    /// What arming the deadline released (see the module docs).
+    arm: RaceClock,
+    /// What the cancellation published.
+    clock: RaceClock,
+}
+
+/// A copy of `c` (`RaceClock` is not `Clone`: copies go through the detector).
+fn copy_clock(c: &mut RaceClock) -> RaceClock {
+    let mut out = RaceClock::new();
+    race::clock_into(c, &mut out);
+    out
 }
 
 /// A cancel context (Go's `cancelCtx`, with the deadline of `timerCtx`).
@@ -113,6 +138,8 @@ impl CtxState {
                 err: None,
                 children: BTreeMap::new(),
                 timer: false,
+                arm: RaceClock::new(),
+                clock: RaceClock::new(),
             }),
         })
     }
@@ -125,7 +152,10 @@ impl CtxState {
         };
         let parent_err = {
             let mut pm = p.m.lock();
-            if pm.err.is_none() {
+            if pm.err.is_some() {
+                // The creating goroutine observes the parent's cancellation.
+                race::acquire(&mut pm.clock);
+            } else {
                 pm.children.insert(
                     self.id,
                     ChildRef {
@@ -137,30 +167,38 @@ impl CtxState {
             pm.err
         };
         if let Some(e) = parent_err {
-            self.cancel(e, false);
+            self.cancel(e, false, None);
         }
     }
 
     /// Sets `err` (first one wins), closes `done`, cancels the children; with
     /// `remove`, unregisters from the parent. Never parks: timers call it.
-    fn cancel(&self, err: ContextError, remove: bool) {
-        let children = {
+    ///
+    /// `by`: `None` when the running goroutine cancels (it releases into `clock`),
+    /// else the clock the canceler (a deadline timer, a canceled parent) published.
+    fn cancel(&self, err: ContextError, remove: bool, by: Option<&mut RaceClock>) {
+        let (children, mut published) = {
             let mut m = self.m.lock();
             if m.err.is_some() {
                 return;
             }
             m.err = Some(err);
             m.timer = false;
-            std::mem::take(&mut m.children)
+            match by {
+                None => race::release_merge(&mut m.clock),
+                Some(src) => race::clock_into(src, &mut m.clock),
+            }
+            let published = copy_clock(&mut m.clock);
+            (std::mem::take(&mut m.children), published)
         };
         if let Some(inner) = &self.done.inner {
-            Chan::close_inner(inner);
+            Chan::close_with_clock(inner, &mut published);
         }
         for child in children.into_values() {
             if let Some(s) = child.state.upgrade() {
-                s.cancel(err, false);
+                s.cancel(err, false, Some(&mut published));
             } else if let Some(d) = child.done.upgrade() {
-                Chan::close_inner(&d);
+                Chan::close_with_clock(&d, &mut published);
             }
         }
         if remove {
@@ -171,8 +209,18 @@ impl CtxState {
         }
     }
 
+    /// The error, with no edge (`Debug`: an observation).
     fn err(&self) -> Option<ContextError> {
         self.m.lock().err
+    }
+
+    /// The error; `Some` acquires what the cancellation published (`Err()`).
+    fn err_acquire(&self) -> Option<ContextError> {
+        let mut m = self.m.lock();
+        if m.err.is_some() {
+            race::acquire(&mut m.clock);
+        }
+        m.err
     }
 }
 
@@ -183,18 +231,42 @@ impl Fire for CtxState {
         m.err.is_none() && m.timer
     }
     fn fire(&self, _gen: u64) {
-        self.cancel(ContextError::DeadlineExceeded, true);
+        let mut armed = copy_clock(&mut self.m.lock().arm);
+        self.cancel(ContextError::DeadlineExceeded, true, Some(&mut armed));
     }
 }
 
-/// A pending deadline re-armed on a `done` channel whose context is gone (see the
-/// module docs): closes it.
-impl Fire for Inner<()> {
+/// A pending deadline moved onto a `done` channel whose context is gone (see the
+/// module docs): closes it with the arming clock. Keeps itself alive while pending
+/// (the heap holds it weakly); the cycle is cut when it fires or the channel goes.
+struct OrphanDeadline {
+    done: Weak<Inner<()>>,
+    st: SpinLock<Orphan>,
+}
+
+struct Orphan {
+    arm: RaceClock,
+    keep: Option<Arc<OrphanDeadline>>,
+}
+
+impl Fire for OrphanDeadline {
     fn live(&self, _gen: u64) -> bool {
-        true
+        let live = self.done.strong_count() > 0;
+        if !live {
+            let keep = self.st.lock().keep.take();
+            drop(keep);
+        }
+        live
     }
     fn fire(&self, _gen: u64) {
-        Chan::close_inner(self);
+        let (mut arm, keep) = {
+            let mut st = self.st.lock();
+            (copy_clock(&mut st.arm), st.keep.take())
+        };
+        if let Some(d) = self.done.upgrade() {
+            Chan::close_with_clock(&d, &mut arm);
+        }
+        drop(keep);
     }
 }
 
@@ -213,10 +285,18 @@ impl Drop for CtxState {
         }
         // Someone still holds `done`: the parent's entry stays (it closes the channel
         // on the parent's cancel) and a pending deadline moves onto the channel.
-        let timer = self.m.lock().timer;
+        let (timer, arm) = {
+            let mut m = self.m.lock();
+            (m.timer, copy_clock(&mut m.arm))
+        };
         if let (true, Some(d)) = (timer, self.deadline) {
             if sched::in_run() {
-                let target: Weak<Inner<()>> = Arc::downgrade(inner);
+                let orphan = Arc::new(OrphanDeadline {
+                    done: Arc::downgrade(inner),
+                    st: SpinLock::new(Orphan { arm, keep: None }),
+                });
+                orphan.st.lock().keep = Some(orphan.clone());
+                let target: Weak<OrphanDeadline> = Arc::downgrade(&orphan);
                 let target: Weak<dyn Fire> = target;
                 sched::arm_timer(d.as_nanos(), target, 0);
             }
@@ -263,13 +343,15 @@ pub fn with_deadline(parent: &Context, deadline: Instant) -> (Context, CancelFun
     let s = CtxState::new(parent, Some(deadline));
     s.propagate();
     if deadline.as_nanos() <= sched::now_nanos() {
-        s.cancel(ContextError::DeadlineExceeded, true);
+        s.cancel(ContextError::DeadlineExceeded, true, None);
         return pair(s);
     }
     {
         let mut m = s.m.lock();
         if m.err.is_none() {
             m.timer = true;
+            // Arming happens-before the deadline's firing.
+            race::release_merge(&mut m.arm);
             let target: Weak<CtxState> = Arc::downgrade(&s);
             let target: Weak<dyn Fire> = target;
             sched::arm_timer(deadline.as_nanos(), target, 0);
@@ -301,7 +383,7 @@ impl Context {
     /// point; a `None` answer is a yield, like a failed `try_recv`, so polling loops
     /// let the canceler (or the clock) run.
     pub fn err(&self) -> Option<ContextError> {
-        let e = self.inner.as_ref().and_then(|s| s.err());
+        let e = self.inner.as_ref().and_then(|s| s.err_acquire());
         if e.is_none() {
             // Not a `sched_point` first: that would reset the spin streak that lets
             // virtual time advance under a polling loop.
@@ -336,7 +418,7 @@ impl CancelFunc {
     /// channels; later calls do nothing. Stops the deadline timer.
     pub fn cancel(&self) {
         sched::sched_point();
-        self.ctx.cancel(ContextError::Canceled, true);
+        self.ctx.cancel(ContextError::Canceled, true, None);
     }
 }
 

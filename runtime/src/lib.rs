@@ -18,6 +18,7 @@ pub mod fatal;
 pub mod lock;
 pub mod overflow;
 pub mod panic_hook;
+pub mod race;
 pub mod run;
 pub mod sched;
 pub mod select;

@@ -3,8 +3,10 @@
 
 use crate::config::{Config, Resolved, Strategy};
 use crate::sched::{self, strategy::derive_seed, RawDump};
+use crate::race::{RawRace, Site};
 use gosan_detector::report::{
-    symbolize, DeadlockReport, Frame, GoroutineDump, PanicReport, Report,
+    symbolize, Access, DeadlockReport, Frame, GoroutineDump, GoroutineOrigin, PanicReport,
+    RaceReport, Report,
 };
 use std::sync::Arc;
 
@@ -111,7 +113,7 @@ fn run_once<F: FnOnce() + Send + 'static>(
     let strip = r.strip_path_prefix.as_str();
     let dump = |d: &RawDump| to_dump(d, strip);
     let report = Report {
-        races: Vec::new(),
+        races: out.races.iter().map(|r| to_race(r, strip)).collect(),
         deadlock: (!out.deadlock.is_empty()).then(|| DeadlockReport {
             global: true,
             goroutines: out.deadlock.iter().map(dump).collect(),
@@ -133,9 +135,18 @@ fn run_once<F: FnOnce() + Send + 'static>(
     (report, out.steps)
 }
 
-fn to_dump(d: &RawDump, strip: &str) -> GoroutineDump {
-    let mut created_at = symbolize::symbolize(&d.created_pcs, strip);
-    if let Some(loc) = d.created_loc {
+/// A site's frames: its stack, the innermost frame's line corrected to the exact
+/// `#[track_caller]` location when it names the same file.
+fn site_frames(site: &Site, strip: &str) -> Vec<Frame> {
+    located(symbolize::symbolize(&site.pcs, strip), site.loc, strip)
+}
+
+fn located(
+    mut frames: Vec<Frame>,
+    loc: Option<&'static std::panic::Location<'static>>,
+    strip: &str,
+) -> Vec<Frame> {
+    if let Some(loc) = loc {
         let file = symbolize::strip(
             Frame {
                 function: String::new(),
@@ -145,7 +156,7 @@ fn to_dump(d: &RawDump, strip: &str) -> GoroutineDump {
             strip,
         )
         .file;
-        match created_at.first_mut() {
+        match frames.first_mut() {
             Some(f0) => {
                 // Keep the debug info's (absolute) path when it names the same file.
                 if !f0.file.ends_with(loc.file()) {
@@ -153,13 +164,52 @@ fn to_dump(d: &RawDump, strip: &str) -> GoroutineDump {
                 }
                 f0.line = loc.line();
             }
-            None => created_at.push(Frame {
+            None => frames.push(Frame {
                 function: "?".to_string(),
                 file,
                 line: loc.line(),
             }),
         }
     }
+    frames
+}
+
+fn to_race(r: &RawRace, strip: &str) -> RaceReport {
+    RaceReport {
+        current: Access {
+            kind: r.current,
+            addr: r.addr,
+            size: r.size,
+            goroutine: r.cur_goid,
+            stack: symbolize::symbolize(&r.cur_pcs, strip),
+        },
+        previous: Access {
+            kind: r.previous,
+            addr: r.addr,
+            size: r.size,
+            goroutine: r.prev_goid,
+            stack: {
+                let mut f = site_frames(&r.prev_site, strip);
+                if !r.history {
+                    f.truncate(1);
+                }
+                f
+            },
+        },
+        goroutines: r
+            .origins
+            .iter()
+            .map(|(id, running, site)| GoroutineOrigin {
+                id: *id,
+                running: *running,
+                created_at: site_frames(site, strip),
+            })
+            .collect(),
+    }
+}
+
+fn to_dump(d: &RawDump, strip: &str) -> GoroutineDump {
+    let created_at = located(symbolize::symbolize(&d.created_pcs, strip), d.created_loc, strip);
     GoroutineDump {
         id: d.id,
         wait_reason: d.reason.to_string(),

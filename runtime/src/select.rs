@@ -82,6 +82,8 @@ pub trait SelectArm {
     fn woke(&mut self);
     /// Whether this arm was the one chosen.
     fn fired(&self) -> bool;
+    /// The race detector's view of evaluating the arm (a send reads its channel).
+    fn race_evaluated(&self, _loc: &'static std::panic::Location<'static>) {}
 }
 
 /// `recv(c) -> v`.
@@ -203,6 +205,11 @@ impl<T> SelectArm for SendArm<'_, T> {
     fn fired(&self) -> bool {
         self.fired
     }
+    fn race_evaluated(&self, loc: &'static std::panic::Location<'static>) {
+        if let Some(inner) = &self.ch.inner {
+            crate::race::access_loc(loc, inner.addr(), 8, false, false);
+        }
+    }
 }
 
 /// Removes every queued waiter of a blocked select if its frame unwinds (teardown).
@@ -226,6 +233,12 @@ impl Drop for Unqueue<'_, '_> {
 #[track_caller]
 pub fn select(arms: &mut [&mut dyn SelectArm], has_default: bool) {
     sched::sched_point();
+    if crate::race::ENABLED {
+        let loc = std::panic::Location::caller();
+        for a in arms.iter() {
+            a.race_evaluated(loc);
+        }
+    }
     let mut ready: smallvec::SmallVec<[usize; 8]> = smallvec::SmallVec::new();
     for (i, a) in arms.iter().enumerate() {
         if a.ready() {

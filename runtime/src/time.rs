@@ -17,10 +17,11 @@
 //!   value prepared before them is received (Go 1.23's synchronous timer channels). As
 //!   in Go 1.23 they return `true` when the timer was pending *or* a fired value was
 //!   still unreceived (the program never saw it fire).
-//! - [`after`] arms the channel itself (`impl Fire for Inner<Instant>`): the entry lives
-//!   exactly as long as someone holds the channel. A `Timer` dropped while its channel is
-//!   still held elsewhere re-arms its pending firing the same way (nobody can stop it
-//!   any more), so `let c = Timer::new(d).c;` works like `after(d)`.
+//! - [`after`] is a timer nobody can stop: its core keeps itself alive while pending
+//!   (`Armed::keep`) and its entry lives exactly as long as someone holds the channel
+//!   (`live` cuts the cycle once the channel is gone). A `Timer` dropped while its
+//!   channel is still held elsewhere turns into the same thing, so
+//!   `let c = Timer::new(d).c;` works like `after(d)`.
 //! - A ticker re-arms itself on the period grid at every tick; a tick finding the
 //!   channel full is dropped (Go). After [`FUTILE_TICKS`] dropped ticks in a row it backs
 //!   off exponentially along the grid, so a ticker nobody reads cannot spin the
@@ -30,6 +31,14 @@
 //!   heap is weak, so while pending its core keeps itself alive (`Armed::keep`); the
 //!   cycle is cut when it fires or stops.
 //!
+//! # Race detector
+//! Arming (`after`, `Timer::new`, `Timer::reset`, `after_func`, `Ticker::new`,
+//! `Ticker::reset`) release-merges the arming goroutine's clock into the core's
+//! `Armed::clock`; a firing hands that clock on — the value offered on the channel
+//! carries it (`Chan::offer_with_clock`: its receiver acquires it), `after_func`'s
+//! goroutine starts knowing it. So arming happens-before the firing's observers, as
+//! in Go. [`sleep`] creates no edge, nor do `stop` and `now`.
+//!
 //! # Protocol (who touches what)
 //! `Core::st` is a [`SpinLock`] held for a few instructions only, never across a
 //! scheduling point; `fire` runs in scheduler context and never parks. Lock order:
@@ -38,6 +47,7 @@
 
 use crate::chan::{chan, Chan, Inner, RecvChan};
 use crate::lock::SpinLock;
+use crate::race::{self, RaceClock};
 use crate::sched::{self, timer::Fire};
 use std::fmt;
 use std::ops::{Add, AddAssign, Sub, SubAssign};
@@ -201,26 +211,21 @@ pub fn after(d: Duration) -> RecvChan<Instant> {
     require_run("gosan::time::after");
     sched::sched_point();
     let c = chan::<Instant>(1);
-    let target: Weak<dyn Fire> = c.downgrade().expect("a made channel is not nil");
-    sched::arm_timer(deadline_after(d), target, 0);
+    let core = Core::new(Kind::Chan(
+        c.downgrade().expect("a made channel is not nil"),
+    ));
+    {
+        let mut st = core.st.lock();
+        let keep = core.arm_by_goroutine(&mut st, deadline_after(d));
+        debug_assert!(keep.is_none());
+        st.keep = Some(core.clone()); // nobody can stop it: pending, it keeps itself
+    }
     c.receiver()
 }
 
 /// `now + d` on the virtual clock, saturating.
 fn deadline_after(d: Duration) -> u64 {
     sched::now_nanos().saturating_add(nanos_of(d))
-}
-
-/// A bare timer channel armed directly (`after`, or a dropped `Timer` whose channel is
-/// still held): sends the fire time once. Nobody can stop it, so every entry is live
-/// while the channel is.
-impl Fire for Inner<Instant> {
-    fn live(&self, _gen: u64) -> bool {
-        true
-    }
-    fn fire(&self, _gen: u64) {
-        Chan::offer(self, Instant::now());
-    }
 }
 
 /// What a core does when it fires.
@@ -247,8 +252,11 @@ struct Armed {
     period: u64,
     /// Ticks dropped in a row because the channel was full.
     futile: u32,
-    /// `after_func` only: the core itself while pending (the heap holds it weakly).
+    /// The core itself while pending, when no handle can stop it any more
+    /// (`after_func`, `after`, a dropped `Timer`): the heap holds it weakly.
     keep: Option<Arc<Core>>,
+    /// What arming goroutines released; handed to whoever observes a firing.
+    clock: RaceClock,
 }
 
 /// The state shared by a timer handle and its heap entries (Go's `runtime.timer`).
@@ -269,6 +277,7 @@ impl Core {
                 period: 0,
                 futile: 0,
                 keep: None,
+                clock: RaceClock::new(),
             }),
         })
     }
@@ -286,6 +295,13 @@ impl Core {
                 .replace(self.me.upgrade().expect("armed core is alive")),
             Kind::Chan(_) => None,
         }
+    }
+
+    /// [`arm`](Self::arm) by the running goroutine (not a ticker re-arming itself):
+    /// arming happens-before the firing.
+    fn arm_by_goroutine(&self, st: &mut Armed, when: u64) -> Option<Arc<Core>> {
+        race::release_merge(&mut st.clock);
+        self.arm(st, when)
     }
 
     /// Cancels the pending firing; whether there was one, and what to drop unlocked.
@@ -322,7 +338,7 @@ impl Core {
         let mut st = self.st.lock();
         let (pending, old) = Core::disarm(&mut st);
         st.period = period;
-        let keep = self.arm(&mut st, deadline_after(d));
+        let keep = self.arm_by_goroutine(&mut st, deadline_after(d));
         drop(st);
         drop((old, keep));
         let drained = self.drain();
@@ -344,13 +360,21 @@ impl Core {
 
 impl Fire for Core {
     fn live(&self, gen: u64) -> bool {
-        let st = self.st.lock();
-        st.gen == gen
+        let mut st = self.st.lock();
+        let live = st.gen == gen
             && st.when.is_some()
             && match &self.kind {
                 Kind::Chan(w) => w.strong_count() > 0,
                 Kind::Func { .. } => true,
-            }
+            };
+        // A self-kept timer whose channel is gone: cut the cycle (nobody else will).
+        let cut = match &self.kind {
+            Kind::Chan(_) if !live && st.gen == gen => st.keep.take(),
+            _ => None,
+        };
+        drop(st);
+        drop(cut);
+        live
     }
 
     fn fire(&self, gen: u64) {
@@ -361,11 +385,14 @@ impl Fire for Core {
         };
         match &self.kind {
             Kind::Chan(w) => {
-                let delivered = w
-                    .upgrade()
-                    .is_some_and(|c| Chan::offer(&c, Instant::from_nanos(now)));
+                let delivered = w.upgrade().is_some_and(|c| {
+                    Chan::offer_with_clock(&c, Instant::from_nanos(now), &mut st.clock)
+                });
                 if st.period == 0 {
                     st.when = None;
+                    let keep = st.keep.take();
+                    drop(st);
+                    drop(keep);
                     return;
                 }
                 st.futile = if delivered {
@@ -383,9 +410,11 @@ impl Fire for Core {
             Kind::Func { f, loc } => {
                 st.when = None;
                 let keep = st.keep.take();
+                let mut armed = RaceClock::new();
+                race::clock_into(&mut st.clock, &mut armed);
                 drop(st);
                 let f = f.clone();
-                sched::go_from_timer(move || f(), loc);
+                sched::go_from_timer(move || f(), loc, Some(&mut armed));
                 drop(keep);
             }
         }
@@ -401,8 +430,8 @@ pub struct Timer {
 }
 
 /// A `Timer`'s core. On drop, a pending firing whose channel is still held elsewhere
-/// is re-armed on the channel itself: nobody can stop it any more, and whoever holds
-/// the channel still gets the value, as in Go.
+/// keeps its core alive until it fires (as `after` does): nobody can stop it any
+/// more, and whoever holds the channel still gets the value, as in Go.
 struct TimerHandle(Arc<Core>);
 
 impl Drop for TimerHandle {
@@ -410,13 +439,9 @@ impl Drop for TimerHandle {
         let Kind::Chan(w) = &self.0.kind else {
             return; // after_func: pending ones keep themselves alive
         };
-        let when = self.0.st.lock().when;
-        if let (Some(when), Some(inner)) = (when, w.upgrade()) {
-            if sched::in_run() {
-                let target: Weak<Inner<Instant>> = Arc::downgrade(&inner);
-                let target: Weak<dyn Fire> = target;
-                sched::arm_timer(when, target, 0);
-            }
+        let mut st = self.0.st.lock();
+        if st.when.is_some() && w.strong_count() > 0 && sched::in_run() {
+            st.keep = Some(self.0.clone());
         }
     }
 }
@@ -432,7 +457,7 @@ impl Timer {
         let core = Core::new(Kind::Chan(
             c.downgrade().expect("a made channel is not nil"),
         ));
-        let keep = core.arm(&mut core.st.lock(), deadline_after(d));
+        let keep = core.arm_by_goroutine(&mut core.st.lock(), deadline_after(d));
         debug_assert!(keep.is_none());
         Timer {
             c: c.receiver(),
@@ -476,7 +501,7 @@ pub fn after_func<F: Fn() + Send + Sync + 'static>(d: Duration, f: F) -> Timer {
         f: Arc::new(f),
         loc,
     });
-    let keep = core.arm(&mut core.st.lock(), deadline_after(d));
+    let keep = core.arm_by_goroutine(&mut core.st.lock(), deadline_after(d));
     drop(keep); // None: nothing was armed before
     Timer {
         c: RecvChan::nil(),
@@ -512,7 +537,7 @@ impl Ticker {
         {
             let mut st = core.st.lock();
             st.period = nanos_of(d);
-            core.arm(&mut st, deadline_after(d));
+            core.arm_by_goroutine(&mut st, deadline_after(d));
         }
         Ticker {
             c: c.receiver(),

@@ -151,6 +151,11 @@ impl fmt::Debug for Epoch {
 pub struct VClock(SmallVec<[Time; 8]>);
 
 impl VClock {
+    /// The zero clock, in a `const` context (a `static` primitive's clock).
+    pub const fn new_const() -> Self {
+        VClock(SmallVec::new_const())
+    }
+
     /// The zero clock (every entry 0).
     #[inline]
     pub fn new() -> Self {

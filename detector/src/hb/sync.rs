@@ -34,6 +34,13 @@ pub struct SyncClock {
 }
 
 impl SyncClock {
+    /// A fresh object, in a `const` context.
+    pub const fn new_const() -> Self {
+        SyncClock {
+            clock: VClock::new_const(),
+        }
+    }
+
     /// A fresh object: the zero clock.
     pub fn new() -> Self {
         Self::default()
@@ -57,6 +64,13 @@ impl SyncClock {
     pub fn release_merge(&mut self, thread: &mut ThreadState) {
         self.clock.join(thread.clock());
         thread.publish_and_tick();
+    }
+
+    /// `S ⊔= other`: a release made on behalf of another object, whose clock was
+    /// published when it was released there (a timer firing sends what arming it
+    /// released).
+    pub fn join_from(&mut self, other: &SyncClock) {
+        self.clock.join(&other.clock);
     }
 
     /// Acquire: `C_t ⊔= S`. Everything released here happens before `t`'s next event.

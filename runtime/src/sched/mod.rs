@@ -39,6 +39,7 @@ use crate::capture::{self, Pcs};
 use crate::config::{Resolved, Strategy};
 use crate::coro::stack::{self, GoStack};
 use corosensei::{Coroutine, CoroutineResult, Yielder};
+use gosan_detector::hb::Tid;
 use std::cell::Cell;
 use std::collections::{BinaryHeap, VecDeque};
 use std::panic::{AssertUnwindSafe, Location};
@@ -111,13 +112,15 @@ enum GState {
 /// vector grows; reused when its slot is.
 pub struct G {
     pub id: u64,
+    /// The goroutine's happens-before slot (meaningless when races are not detected).
+    pub(crate) tid: Tid,
     coro: Option<Coro>,
     state: GState,
     reason: WaitReason,
     /// Frame pointer at the park site: the dump walks from here, lazily.
     park_fp: usize,
-    lo: usize,
-    hi: usize,
+    pub(crate) lo: usize,
+    pub(crate) hi: usize,
     guarded: bool,
     yielder: *const Yielder<Cmd, Switch>,
     created_loc: &'static Location<'static>,
@@ -185,6 +188,10 @@ pub struct Sched {
     pub deadlock: Vec<RawDump>,
     pub leaks: Vec<RawDump>,
     pub replay_error: Option<String>,
+    race: Option<Box<crate::race::RaceRun>>,
+    /// Depth of [`NoSwitch`] guards: while > 0 no scheduling point switches and
+    /// parking panics.
+    no_switch: u32,
 }
 
 thread_local! {
@@ -272,6 +279,9 @@ impl Sched {
             deadlock: Vec::new(),
             leaks: Vec::new(),
             replay_error: None,
+            no_switch: 0,
+            race: (cfg.detect_races && crate::race::ENABLED)
+                .then(|| Box::new(crate::race::RaceRun::new(cfg.history_size > 0, cfg.halt_on_error))),
         })
     }
 
@@ -292,9 +302,21 @@ impl Sched {
         });
         let id = self.next_goid;
         self.next_goid += 1;
+        let tid = match self.race.as_deref_mut() {
+            Some(r) => {
+                let parent = (!self.cur_g.is_null()).then(|| {
+                    // SAFETY: the running goroutine's record.
+                    unsafe { (*self.cur_g).tid }
+                });
+                let site = r.creation_site(loc, &pcs);
+                r.goroutine_created(parent, id, site)
+            }
+            None => Tid::new(0),
+        };
         let prio = self.chooser.initial_priority(&mut self.rng, self.pct_depth);
         let g = G {
             id,
+            tid,
             coro: Some(coro),
             state: GState::Runnable,
             reason: WaitReason::Sleep,
@@ -657,14 +679,93 @@ pub fn go<F: FnOnce() + Send + 'static>(f: F) {
     sched_point();
 }
 
-/// Starts a goroutine from scheduler context (a timer's `after_func`).
-pub fn go_from_timer<F: FnOnce() + Send + 'static>(f: F, loc: &'static Location<'static>) {
+/// Starts a goroutine from scheduler context (a timer's `after_func`); with the
+/// detector on, the new goroutine starts knowing `armed` (arming the timer happens
+/// before its function runs, as in Go).
+pub fn go_from_timer<F: FnOnce() + Send + 'static>(
+    f: F,
+    loc: &'static Location<'static>,
+    armed: Option<&mut crate::race::RaceClock>,
+) {
     let s = sched_ptr();
     if s.is_null() {
         return;
     }
     // SAFETY: this thread's run; short exclusive access.
-    unsafe { (*s).spawn(f, loc, Pcs::new()) };
+    unsafe {
+        let slot = (*s).spawn(f, loc, Pcs::new());
+        if let (Some(r), Some(c)) = ((*s).race.as_deref_mut(), armed) {
+            let tid = (&(*s).gs)[slot as usize].tid;
+            r.acquire(tid, c);
+        }
+    }
+}
+
+/// Runs `f` with the run's detector and the running goroutine, if races are being
+/// detected and a goroutine is running. Stops the run after a race under
+/// `halt_on_error`.
+#[inline]
+pub fn with_race<R>(f: impl FnOnce(&mut crate::race::RaceRun, &G) -> R) -> Option<R> {
+    let s = sched_ptr();
+    if s.is_null() {
+        return None;
+    }
+    // SAFETY: this thread's run; the detector is a separate box, the goroutine record
+    // is only read; no switch happens inside.
+    unsafe {
+        let sr = &mut *s;
+        if sr.cur_g.is_null() || sr.tearing_down {
+            return None;
+        }
+        let r = sr.race.as_deref_mut()?;
+        let out = f(r, &*sr.cur_g);
+        if r.halt_on_error && !r.races.is_empty() {
+            sr.ending = true;
+        }
+        Some(out)
+    }
+}
+
+/// Like [`with_race`] for a parked goroutine `g` (its slot, not the running one).
+#[inline]
+pub fn with_race_for<R>(g: GRef, f: impl FnOnce(&mut crate::race::RaceRun, Tid) -> R) -> Option<R> {
+    let s = sched_ptr();
+    if s.is_null() {
+        return None;
+    }
+    // SAFETY: as in `with_race`.
+    unsafe {
+        let sr = &mut *s;
+        if sr.tearing_down {
+            return None;
+        }
+        let tid = {
+            let gr = &sr.gs[g.slot as usize];
+            if gr.id != g.id {
+                return None;
+            }
+            gr.tid
+        };
+        let r = sr.race.as_deref_mut()?;
+        Some(f(r, tid))
+    }
+}
+
+/// Runs `f` with the run's detector, goroutine or not (timers, frees).
+#[inline]
+pub fn with_race_any<R>(f: impl FnOnce(&mut crate::race::RaceRun) -> R) -> Option<R> {
+    let s = sched_ptr();
+    if s.is_null() {
+        return None;
+    }
+    // SAFETY: as in `with_race`.
+    unsafe {
+        let sr = &mut *s;
+        if sr.tearing_down {
+            return None;
+        }
+        sr.race.as_deref_mut().map(f)
+    }
 }
 
 /// A scheduling point: the strategy may hand the CPU to another runnable goroutine.
@@ -678,8 +779,9 @@ pub fn sched_point() {
     // SAFETY: this thread's run; the borrow ends before any switch.
     unsafe {
         let sr = &mut *s;
-        if sr.cur_g.is_null() || sr.tearing_down {
-            // scheduler context, or a destructor running during teardown: no switch
+        if sr.cur_g.is_null() || sr.tearing_down || sr.no_switch > 0 {
+            // scheduler context, a destructor running during teardown, or inside a
+            // pinned closure: no switch
             return;
         }
         if sr.runq.is_empty() && !sr.must_stop() {
@@ -729,7 +831,7 @@ pub fn yield_now() {
         return;
     }
     // SAFETY: this thread's run; a plain read.
-    if unsafe { (*s).tearing_down } {
+    if unsafe { (*s).tearing_down || (*s).no_switch > 0 } {
         return;
     }
     // SAFETY: this thread's run, on one of its goroutines; short borrows only.
@@ -779,6 +881,10 @@ fn park_inner(reason: WaitReason, forever: bool) {
     if unsafe { (*s).tearing_down } {
         park_during_teardown(g);
     }
+    // SAFETY: this thread's run; a plain read.
+    if unsafe { (*s).no_switch } > 0 {
+        blocked_while_pinned();
+    }
     let next = unsafe {
         let sr = &mut *s;
         sr.steps += 1;
@@ -814,6 +920,40 @@ fn park_during_teardown(g: *mut G) -> ! {
     loop {
         // SAFETY: `g` is the running goroutine; its yielder is valid while it lives.
         unsafe { (*(*g).yielder).suspend(Switch::Idle) };
+    }
+}
+
+#[cold]
+#[track_caller]
+fn blocked_while_pinned() -> ! {
+    panic!(
+        "gosan: a closure given to Shared::with/with_mut, SharedVec::with or RaceCell::with/with_mut blocked; those closures must not block (they hold a reference into the shared value)"
+    )
+}
+
+/// While alive, the running goroutine cannot be switched out and must not block
+/// (closures that hold a reference into a `Shared` value).
+pub struct NoSwitch {
+    s: *mut Sched,
+}
+
+impl NoSwitch {
+    pub fn enter() -> NoSwitch {
+        let s = sched_ptr();
+        if !s.is_null() {
+            // SAFETY: this thread's run; short exclusive access.
+            unsafe { (*s).no_switch += 1 };
+        }
+        NoSwitch { s }
+    }
+}
+
+impl Drop for NoSwitch {
+    fn drop(&mut self) {
+        if !self.s.is_null() && self.s == sched_ptr() {
+            // SAFETY: the same live run that `enter` incremented.
+            unsafe { (*self.s).no_switch -= 1 };
+        }
     }
 }
 
@@ -973,6 +1113,7 @@ pub struct Outcome {
     pub schedule: String,
     pub steps: u64,
     pub replay_error: Option<String>,
+    pub races: Vec<crate::race::RawRace>,
 }
 
 /// Runs `f` as goroutine 1 under a fresh scheduler on this thread until the run ends.
@@ -1009,6 +1150,7 @@ pub fn run_main<F: FnOnce() + Send + 'static>(
         schedule: sched.record.encode(),
         steps: sched.steps,
         replay_error: sched.replay_error,
+        races: sched.race.map(|r| r.races).unwrap_or_default(),
     })
 }
 
@@ -1080,6 +1222,9 @@ unsafe fn finished(s: *mut Sched, slot: u32) -> Option<u32> {
     let sr = unsafe { &mut *s };
     let g = &mut sr.gs[slot as usize];
     g.state = GState::Dead;
+    if let Some(r) = sr.race.as_deref_mut() {
+        r.goroutine_finished(g.tid, g.id);
+    }
     let coro = g.coro.take().expect("finished goroutine had a coroutine");
     stack::free(coro.into_stack());
     sr.live -= 1;

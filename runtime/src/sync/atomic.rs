@@ -15,11 +15,93 @@
 //! `load` alone does not yield: put `gosched()` in it, as Go's docs advise.
 //!
 //! Not scheduling points: `new`, `into_inner`, `get_mut`, `as_ptr`, `Debug`.
-//! The race detector's C11 edges (DESIGN.md "sync") are added by its hooks, not here.
+//!
+//! # Race detector (C11 edges, DESIGN.md "sync"; TSan's `tsan_interface_atomic`)
+//! Every operation is an *atomic* access of the atomic's own address (never a race
+//! with another atomic access, a race with a plain `race::read`/`write` of that
+//! address). Edges go through the sync clock keyed by that address:
+//! - a load with `Acquire`/`AcqRel`/`SeqCst` acquires it (after the load);
+//! - a store with `Release`/`SeqCst` release-stores into it (before the store);
+//! - a read-modify-write (swap, `fetch_*`, a successful CAS or `fetch_update`)
+//!   acquires it if its ordering has acquire, and release-*merges* into it if it has
+//!   release (an RMW continues the release sequence of the stores before it);
+//! - a failed CAS is a load with its failure ordering (an atomic read);
+//! - `Relaxed` creates no edge: a `Relaxed` flag publishing plain data is a race on
+//!   that data, a Rust bug class Go cannot have.
+//!
+//! `into_inner`, `get_mut` and `Debug` are not accesses. Dropping an atomic frees
+//! its address (its access history is forgotten), so memory reused by a later
+//! allocation starts clean.
 
+use crate::race;
 use crate::sched;
 use std::fmt;
+use std::mem::ManuallyDrop;
 pub use std::sync::atomic::Ordering;
+
+/// Whether `o` has acquire semantics.
+#[inline]
+fn has_acquire(o: Ordering) -> bool {
+    matches!(o, Ordering::Acquire | Ordering::AcqRel | Ordering::SeqCst)
+}
+
+/// Whether `o` has release semantics.
+#[inline]
+fn has_release(o: Ordering) -> bool {
+    matches!(o, Ordering::Release | Ordering::AcqRel | Ordering::SeqCst)
+}
+
+/// A load of `size` bytes at `p` with `order` happened: an atomic read, then the
+/// acquire.
+#[inline]
+#[track_caller]
+fn loaded<T>(p: *const T, size: usize, order: Ordering) {
+    race::atomic_access(p as u64, size as u64, false);
+    if has_acquire(order) {
+        race::acquire_addr(p);
+    }
+}
+
+/// A store with `order` is about to happen: an atomic write, then the release
+/// (a store: it starts a new release sequence).
+#[inline]
+#[track_caller]
+fn storing<T>(p: *const T, size: usize, order: Ordering) {
+    race::atomic_access(p as u64, size as u64, true);
+    if has_release(order) {
+        race::release_addr(p);
+    }
+}
+
+/// A read-modify-write with `order`: an atomic write, the acquire, then the
+/// release (a merge: it continues the release sequence).
+#[inline]
+#[track_caller]
+fn rmw<T>(p: *const T, size: usize, order: Ordering) {
+    race::atomic_access(p as u64, size as u64, true);
+    if has_acquire(order) {
+        race::acquire_addr(p);
+    }
+    if has_release(order) {
+        race::release_merge_addr(p);
+    }
+}
+
+/// A compare-exchange returned `r`: an RMW with `success`, or a load with `failure`.
+#[inline]
+#[track_caller]
+fn cas_done<T, V>(
+    p: *const T,
+    size: usize,
+    r: &Result<V, V>,
+    success: Ordering,
+    failure: Ordering,
+) {
+    match r {
+        Ok(_) => rmw(p, size, success),
+        Err(_) => loaded(p, size, failure),
+    }
+}
 
 macro_rules! common {
     ($name:ident, $std:ident, $t:ty) => {
@@ -31,9 +113,21 @@ macro_rules! common {
                 }
             }
 
-            /// The value (we own the atomic: no synchronization needed).
+            /// The value (we own the atomic: no synchronization needed). Ends the
+            /// atomic's life, like dropping it.
             pub fn into_inner(self) -> $t {
-                self.v.into_inner()
+                let me = ManuallyDrop::new(self);
+                race::freed(me.addr() as u64, Self::SIZE as u64);
+                // SAFETY: `me` is never dropped nor used again: `v` is moved out once.
+                unsafe { std::ptr::read(&me.v) }.into_inner()
+            }
+
+            const SIZE: usize = std::mem::size_of::<$t>();
+
+            /// The race detector's key for this atomic: its address.
+            #[inline]
+            fn addr(&self) -> *const $t {
+                self.v.as_ptr()
             }
 
             /// The value through `&mut self` (no synchronization needed).
@@ -51,7 +145,9 @@ macro_rules! common {
             #[track_caller]
             pub fn load(&self, order: Ordering) -> $t {
                 sched::sched_point();
-                self.v.load(order)
+                let v = self.v.load(order);
+                loaded(self.addr(), Self::SIZE, order);
+                v
             }
 
             /// Stores `val`.
@@ -59,13 +155,16 @@ macro_rules! common {
             #[track_caller]
             pub fn store(&self, val: $t, order: Ordering) {
                 sched::sched_point();
+                storing(self.addr(), Self::SIZE, order);
                 self.v.store(val, order)
             }
 
             /// Stores `val`, returning the previous value.
             #[inline]
+            #[track_caller]
             pub fn swap(&self, val: $t, order: Ordering) -> $t {
                 sched::sched_point();
+                rmw(self.addr(), Self::SIZE, order);
                 self.v.swap(val, order)
             }
 
@@ -82,6 +181,7 @@ macro_rules! common {
             ) -> Result<$t, $t> {
                 sched::sched_point();
                 let r = self.v.compare_exchange(current, new, success, failure);
+                cas_done(self.addr(), Self::SIZE, &r, success, failure);
                 if r.is_err() {
                     sched::yield_now();
                 }
@@ -100,6 +200,7 @@ macro_rules! common {
             ) -> Result<$t, $t> {
                 sched::sched_point();
                 let r = self.v.compare_exchange_weak(current, new, success, failure);
+                cas_done(self.addr(), Self::SIZE, &r, success, failure);
                 if r.is_err() {
                     sched::yield_now();
                 }
@@ -118,34 +219,53 @@ macro_rules! common {
                 f: F,
             ) -> Result<$t, $t> {
                 sched::sched_point();
-                self.v.fetch_update(set_order, fetch_order, f)
+                let r = self.v.fetch_update(set_order, fetch_order, f);
+                match r {
+                    // Its first load had `fetch_order`, its successful CAS `set_order`.
+                    Ok(_) => {
+                        rmw(self.addr(), Self::SIZE, set_order);
+                        if has_acquire(fetch_order) {
+                            race::acquire_addr(self.addr());
+                        }
+                    }
+                    Err(_) => loaded(self.addr(), Self::SIZE, fetch_order),
+                }
+                r
             }
 
             /// Bitwise and; returns the previous value.
             #[inline]
+            #[track_caller]
             pub fn fetch_and(&self, val: $t, order: Ordering) -> $t {
                 sched::sched_point();
+                rmw(self.addr(), Self::SIZE, order);
                 self.v.fetch_and(val, order)
             }
 
             /// Bitwise nand; returns the previous value.
             #[inline]
+            #[track_caller]
             pub fn fetch_nand(&self, val: $t, order: Ordering) -> $t {
                 sched::sched_point();
+                rmw(self.addr(), Self::SIZE, order);
                 self.v.fetch_nand(val, order)
             }
 
             /// Bitwise or; returns the previous value.
             #[inline]
+            #[track_caller]
             pub fn fetch_or(&self, val: $t, order: Ordering) -> $t {
                 sched::sched_point();
+                rmw(self.addr(), Self::SIZE, order);
                 self.v.fetch_or(val, order)
             }
 
             /// Bitwise xor; returns the previous value.
             #[inline]
+            #[track_caller]
             pub fn fetch_xor(&self, val: $t, order: Ordering) -> $t {
                 sched::sched_point();
+                rmw(self.addr(), Self::SIZE, order);
                 self.v.fetch_xor(val, order)
             }
         }
@@ -159,6 +279,13 @@ macro_rules! common {
         impl From<$t> for $name {
             fn from(v: $t) -> $name {
                 $name::new(v)
+            }
+        }
+
+        impl Drop for $name {
+            /// The atomic's address is freed: its race history is forgotten.
+            fn drop(&mut self) {
+                race::freed(self.addr() as u64, Self::SIZE as u64);
             }
         }
 
@@ -184,29 +311,37 @@ macro_rules! atomic_int {
         impl $name {
             /// Wrapping add; returns the previous value.
             #[inline]
+            #[track_caller]
             pub fn fetch_add(&self, val: $t, order: Ordering) -> $t {
                 sched::sched_point();
+                rmw(self.addr(), Self::SIZE, order);
                 self.v.fetch_add(val, order)
             }
 
             /// Wrapping subtract; returns the previous value.
             #[inline]
+            #[track_caller]
             pub fn fetch_sub(&self, val: $t, order: Ordering) -> $t {
                 sched::sched_point();
+                rmw(self.addr(), Self::SIZE, order);
                 self.v.fetch_sub(val, order)
             }
 
             /// Maximum; returns the previous value.
             #[inline]
+            #[track_caller]
             pub fn fetch_max(&self, val: $t, order: Ordering) -> $t {
                 sched::sched_point();
+                rmw(self.addr(), Self::SIZE, order);
                 self.v.fetch_max(val, order)
             }
 
             /// Minimum; returns the previous value.
             #[inline]
+            #[track_caller]
             pub fn fetch_min(&self, val: $t, order: Ordering) -> $t {
                 sched::sched_point();
+                rmw(self.addr(), Self::SIZE, order);
                 self.v.fetch_min(val, order)
             }
         }
@@ -237,8 +372,10 @@ common!(AtomicBool, AtomicBool, bool);
 impl AtomicBool {
     /// Logical not; returns the previous value.
     #[inline]
+    #[track_caller]
     pub fn fetch_not(&self, order: Ordering) -> bool {
         sched::sched_point();
+        rmw(self.addr(), Self::SIZE, order);
         self.v.fetch_not(order)
     }
 }

@@ -9,6 +9,11 @@
 //! only after a `signal`/`broadcast` picked it (callers still loop on their
 //! condition, as in Go, because another goroutine may run first).
 //!
+//! # Race detector
+//! `signal`/`broadcast` release-merge into the cond's clock; a woken waiter acquires
+//! it before re-locking `L` (whose own edges come on top). Merging, because several
+//! signals may be pending for waiters that have not run yet.
+//!
 //! # State (under `waiters`' spin lock)
 //! `waiters`: goroutines that called `wait` and were not notified yet. A waiter's
 //! `granted` flag is "notified"; it is set under the lock by `signal`/`broadcast`,
@@ -19,6 +24,7 @@
 
 use super::{ready_all, Locker, OnUnwind, WaitQ, Waiter};
 use crate::lock::SpinLock;
+use crate::race::{self, RaceClock};
 use crate::sched::{self, WaitReason};
 use std::fmt;
 use std::sync::Arc;
@@ -27,7 +33,14 @@ use std::sync::Arc;
 pub struct Cond {
     /// Go's `c.L`: held while observing or changing the condition.
     pub l: Arc<dyn Locker + Send + Sync>,
-    waiters: SpinLock<WaitQ>,
+    waiters: SpinLock<Notify>,
+}
+
+/// Under `Cond::waiters`' lock.
+struct Notify {
+    q: WaitQ,
+    /// What signals and broadcasts released.
+    clock: RaceClock,
 }
 
 impl Cond {
@@ -35,7 +48,10 @@ impl Cond {
     pub fn new(l: Arc<dyn Locker + Send + Sync>) -> Cond {
         Cond {
             l,
-            waiters: SpinLock::new(WaitQ::new()),
+            waiters: SpinLock::new(Notify {
+                q: WaitQ::new(),
+                clock: RaceClock::new(),
+            }),
         }
     }
 
@@ -51,9 +67,9 @@ impl Cond {
     pub fn wait(&self) {
         sched::sched_point();
         let w = Waiter::new(sched::current());
-        self.waiters.lock().push(&w);
+        self.waiters.lock().q.push(&w);
         let guard = OnUnwind::new(|| {
-            self.waiters.lock().remove(&w);
+            self.waiters.lock().q.remove(&w);
         });
         self.l.unlock();
         let notified = {
@@ -65,13 +81,18 @@ impl Cond {
         }
         guard.disarm();
         debug_assert!(w.granted.get(), "Cond::wait returns only when notified");
+        race::acquire(&mut self.waiters.lock().clock);
         self.l.lock();
     }
 
     /// Wakes the goroutine that has waited longest, if any.
     pub fn signal(&self) {
         sched::sched_point();
-        let g = self.waiters.lock().grant_front();
+        let g = {
+            let mut n = self.waiters.lock();
+            race::release_merge(&mut n.clock);
+            n.q.grant_front()
+        };
         ready_all(g);
     }
 
@@ -80,9 +101,10 @@ impl Cond {
         sched::sched_point();
         let mut wake = Vec::new();
         {
-            let mut q = self.waiters.lock();
-            wake.reserve(q.len());
-            while let Some(g) = q.grant_front() {
+            let mut n = self.waiters.lock();
+            race::release_merge(&mut n.clock);
+            wake.reserve(n.q.len());
+            while let Some(g) = n.q.grant_front() {
                 wake.push(g);
             }
         }
@@ -93,7 +115,7 @@ impl Cond {
 impl fmt::Debug for Cond {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Cond")
-            .field("waiters", &self.waiters.lock().len())
+            .field("waiters", &self.waiters.lock().q.len())
             .finish_non_exhaustive()
     }
 }

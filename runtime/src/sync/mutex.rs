@@ -12,6 +12,13 @@
 //! Invariant: `waiters` non-empty ⇒ `locked` (an unlock with waiters never clears
 //! `locked`, it transfers it).
 //!
+//! # Race detector (Go's `race.Acquire`/`race.Release` in `mutex.go`)
+//! `clock` is the mutex's sync clock: a successful `lock`/`try_lock` acquires it, and
+//! `unlock` release-stores into it, so unlock happens-before the next lock. A waiter
+//! handed the mutex acquires it on the unlocker's side, right after that release, so
+//! nothing released later can leak into it. A failed `try_lock` and the `Debug`
+//! peek create no edge.
+//!
 //! Not reentrant: a holder that locks again parks behind itself forever, which the
 //! scheduler reports as a deadlock, as Go does. `unlock` of an unlocked mutex is Go's
 //! unrecoverable `fatal error: sync: unlock of unlocked mutex` ([`throw`]).
@@ -19,6 +26,7 @@
 use super::{release_point, Locker, OnUnwind, WaitQ, Waiter};
 use crate::fatal::throw;
 use crate::lock::{SpinGuard, SpinLock};
+use crate::race::{self, RaceClock};
 use crate::sched::{self, WaitReason};
 use std::cell::UnsafeCell;
 use std::fmt;
@@ -28,6 +36,8 @@ use std::ops::{Deref, DerefMut};
 struct Synced {
     locked: bool,
     waiters: WaitQ,
+    /// The race detector's sync clock (see the module docs).
+    clock: RaceClock,
 }
 
 /// Go's `sync.Mutex`: `lock`/`unlock` with no data attached. Unlock from any
@@ -43,6 +53,7 @@ impl RawMutex {
             state: SpinLock::new(Synced {
                 locked: false,
                 waiters: WaitQ::new(),
+                clock: RaceClock::new(),
             }),
         }
     }
@@ -55,6 +66,7 @@ impl RawMutex {
         let mut st = self.state.lock();
         if !st.locked {
             st.locked = true;
+            race::acquire(&mut st.clock);
             return;
         }
         self.lock_slow(st);
@@ -71,11 +83,12 @@ impl RawMutex {
             let mut st = self.state.lock();
             if !st.waiters.remove(&w) {
                 // Granted but unwound before running: give the mutex back.
-                Self::release(st);
+                Self::hand_off(st);
             }
         });
         sched::park(WaitReason::MutexLock);
         guard.disarm();
+        // The unlocker made us acquire its release (`hand_off`).
         debug_assert!(w.granted.get(), "woken lock waiter owns the mutex");
     }
 
@@ -84,21 +97,33 @@ impl RawMutex {
     #[inline]
     pub fn try_lock(&self) -> bool {
         sched::sched_point();
-        if self.try_lock_quiet() {
-            return true;
+        {
+            let mut st = self.state.lock();
+            if !st.locked {
+                st.locked = true;
+                race::acquire(&mut st.clock);
+                return true;
+            }
         }
+        // A failed try_lock creates no edge.
         sched::yield_now();
         false
     }
 
-    /// `try_lock` without scheduling point or yield (`Debug`).
-    pub(crate) fn try_lock_quiet(&self) -> bool {
+    /// `try_lock` without scheduling point, yield or happens-before edge (`Debug`:
+    /// an observation, not an operation).
+    fn try_lock_quiet(&self) -> bool {
         let mut st = self.state.lock();
         if st.locked {
             return false;
         }
         st.locked = true;
         true
+    }
+
+    /// Undoes [`try_lock_quiet`](Self::try_lock_quiet): no edge either.
+    fn unlock_quiet(&self) {
+        Self::hand_off(self.state.lock());
     }
 
     /// Unlocks the mutex, handing it to the longest waiter if any.
@@ -115,18 +140,21 @@ impl RawMutex {
     /// `unlock` without the scheduling point.
     #[track_caller]
     pub(crate) fn unlock_now(&self) {
-        let st = self.state.lock();
+        let mut st = self.state.lock();
         if !st.locked {
             drop(st);
             throw("sync: unlock of unlocked mutex");
         }
-        Self::release(st);
+        race::release(&mut st.clock);
+        Self::hand_off(st);
     }
 
-    /// Passes ownership to the first waiter, or clears `locked`. `st.locked` is set.
-    fn release(mut st: SpinGuard<'_, Synced>) {
+    /// Passes ownership to the first waiter, which acquires the clock as it stands
+    /// (the unlocker's release, if any), or clears `locked`. `st.locked` is set.
+    fn hand_off(mut st: SpinGuard<'_, Synced>) {
         match st.waiters.grant_front() {
             Some(g) => {
+                race::acquire_for(g, &mut st.clock);
                 drop(st);
                 sched::ready(g);
             }
@@ -237,7 +265,7 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
         if self.raw.try_lock_quiet() {
             // SAFETY: we hold the lock (taken just above, released just below).
             d.field("data", &unsafe { &*self.data.get() });
-            self.raw.unlock_now();
+            self.raw.unlock_quiet();
         } else {
             d.field("data", &format_args!("<locked>"));
         }

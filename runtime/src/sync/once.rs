@@ -12,11 +12,19 @@
 //! finished): then `done` stays false, so a `static` Once used by the next run still
 //! runs its `f`.
 //!
+//! # Race detector
+//! `clock`: `f` finishing release-stores into it (before `done` is set), and every
+//! `call_once` return acquires it, the caller that ran `f` included: `f`
+//! happens-before every return (the Go memory model's once rule). `m`'s own edges
+//! come on top, as in Go.
+//!
 //! # Invariants
 //! `done` goes false → true once, only while `m` is held, after `f` returned or
 //! panicked; it never goes back.
 
 use super::RawMutex;
+use crate::lock::SpinLock;
+use crate::race::{self, RaceClock};
 use crate::sched::{self, Teardown};
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
@@ -26,6 +34,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub struct Once {
     done: AtomicBool,
     m: RawMutex,
+    /// What `f` released when it finished (see the module docs).
+    clock: SpinLock<RaceClock>,
 }
 
 impl Once {
@@ -34,6 +44,7 @@ impl Once {
         Once {
             done: AtomicBool::new(false),
             m: RawMutex::new(),
+            clock: SpinLock::new(RaceClock::new()),
         }
     }
 
@@ -45,9 +56,20 @@ impl Once {
         // Acquire: synchronizes with the Release stores in `call_once_slow`, so `f`'s
         // effects are visible after this fast-path return.
         if self.done.load(Ordering::Acquire) {
+            self.acquire();
             return;
         }
         self.call_once_slow(f);
+    }
+
+    /// A `call_once` returns: it happens after `f` finished.
+    fn acquire(&self) {
+        race::acquire(&mut self.clock.lock());
+    }
+
+    /// `f` finished: publish what it did.
+    fn release(&self) {
+        race::release(&mut self.clock.lock());
     }
 
     #[cold]
@@ -57,17 +79,21 @@ impl Once {
         self.m.lock();
         // Relaxed: `done` is only written while `m` is held, and we hold it.
         if self.done.load(Ordering::Relaxed) {
+            self.acquire();
             self.m.unlock();
             return;
         }
         match panic::catch_unwind(AssertUnwindSafe(f)) {
             Ok(()) => {
+                self.release();
+                self.acquire();
                 // Release: pairs with the Acquire load in `call_once`.
                 self.done.store(true, Ordering::Release);
                 self.m.unlock();
             }
             Err(payload) => {
                 if !payload.is::<Teardown>() {
+                    self.release();
                     // Release: pairs with the Acquire load in `call_once`.
                     self.done.store(true, Ordering::Release);
                 }
@@ -79,9 +105,15 @@ impl Once {
     }
 
     /// Whether an `f` has finished (returned or panicked). Not a scheduling point.
+    /// A `true` answer happens after `f` finished (std's guarantee), as a
+    /// `call_once` return does.
     pub fn is_completed(&self) -> bool {
         // Acquire: as in `call_once`.
-        self.done.load(Ordering::Acquire)
+        let done = self.done.load(Ordering::Acquire);
+        if done {
+            self.acquire();
+        }
+        done
     }
 }
 
@@ -94,7 +126,8 @@ impl Default for Once {
 impl fmt::Debug for Once {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Once")
-            .field("done", &self.is_completed())
+            // Relaxed, no edge: an observation.
+            .field("done", &self.done.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
 }

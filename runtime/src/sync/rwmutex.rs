@@ -23,6 +23,19 @@
 //! - `pending`: the announced writer parked until `readers == 0` (at most one).
 //! - `readers_q`: readers parked in `RLock`.
 //!
+//! # Race detector (Go's annotations in `rwmutex.go`)
+//! Two sync clocks, named after the semaphores Go keys them by:
+//! - `reader_sem`: `Unlock` release-stores into it; `RLock` and `Lock` acquire it
+//!   (Unlock → later RLock, Unlock → later Lock).
+//! - `writer_sem`: `RUnlock` release-merges into it; `Lock` acquires it (every
+//!   RUnlock → later Lock).
+//!
+//! Two readers are never ordered by the lock (a reader's write is not seen by another
+//! reader). A reader admitted by `Unlock` acquires on the unlocker's side right after
+//! its release; a writer acquires once it owns the write lock, in its own context
+//! (nobody can release in between: readers and writers are excluded by then).
+//! Failed `try_*` and the `Debug` peek create no edge.
+//!
 //! Invariants: `writer ⇒ w_held`; `writers` non-empty ⇒ `w_held`; `readers_q`
 //! non-empty ⇒ `writer`; `pending` non-empty ⇒ `writer && readers > 0`; write-locked
 //! ⇔ `writer && pending` empty (then `readers == 0`).
@@ -30,6 +43,7 @@
 use super::{ready_all, release_point, Locker, OnUnwind, WaitQ, Waiter};
 use crate::fatal::throw;
 use crate::lock::{SpinGuard, SpinLock};
+use crate::race::{self, RaceClock};
 use crate::sched::{self, WaitReason};
 use std::cell::UnsafeCell;
 use std::fmt;
@@ -44,6 +58,18 @@ struct Synced {
     readers: u32,
     pending: WaitQ,
     readers_q: WaitQ,
+    /// Go's `&rw.readerSem` race clock (see the module docs).
+    reader_sem: RaceClock,
+    /// Go's `&rw.writerSem` race clock.
+    writer_sem: RaceClock,
+}
+
+impl Synced {
+    /// The write lock is now ours: acquire what every unlock and runlock released.
+    fn write_acquired(&mut self) {
+        race::acquire(&mut self.reader_sem);
+        race::acquire(&mut self.writer_sem);
+    }
 }
 
 /// Go's `sync.RWMutex`: writer-preferring reader/writer lock with no data attached.
@@ -62,6 +88,8 @@ impl RawRwMutex {
                 readers: 0,
                 pending: WaitQ::new(),
                 readers_q: WaitQ::new(),
+                reader_sem: RaceClock::new(),
+                writer_sem: RaceClock::new(),
             }),
         }
     }
@@ -83,7 +111,9 @@ impl RawRwMutex {
         st.writer = true;
         if st.readers > 0 {
             self.lock_wait_readers(st);
+            st = self.state.lock();
         }
+        st.write_acquired();
     }
 
     /// Phase 1 slow path: park until `w` is handed to us; returns the lock again.
@@ -141,6 +171,7 @@ impl RawRwMutex {
             if !st.w_held && st.readers == 0 {
                 st.w_held = true;
                 st.writer = true;
+                st.write_acquired();
                 return true;
             }
         }
@@ -166,6 +197,7 @@ impl RawRwMutex {
             drop(st);
             throw("sync: Unlock of unlocked RWMutex");
         }
+        race::release(&mut st.reader_sem);
         let wake = Self::release_write(&mut st);
         drop(st);
         ready_all(wake);
@@ -180,6 +212,8 @@ impl RawRwMutex {
             wake.reserve(st.readers_q.len() + 1);
             while let Some(g) = st.readers_q.grant_front() {
                 st.readers += 1;
+                // The admitted reader's RLock acquires the Unlock's release.
+                race::acquire_for(g, &mut st.reader_sem);
                 wake.push(g);
             }
         }
@@ -206,6 +240,7 @@ impl RawRwMutex {
         let mut st = self.state.lock();
         if !st.writer {
             st.readers += 1;
+            race::acquire(&mut st.reader_sem);
             return;
         }
         self.rlock_slow(st);
@@ -240,6 +275,7 @@ impl RawRwMutex {
             let mut st = self.state.lock();
             if !st.writer {
                 st.readers += 1;
+                race::acquire(&mut st.reader_sem);
                 return true;
             }
         }
@@ -264,6 +300,7 @@ impl RawRwMutex {
             drop(st);
             throw("sync: RUnlock of unlocked RWMutex");
         }
+        race::release_merge(&mut st.writer_sem);
         let wake = Self::release_read(&mut st);
         drop(st);
         ready_all(wake);
@@ -423,7 +460,9 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for RwMutex<T> {
         if readable {
             // SAFETY: we hold a read lock (taken above, released below).
             d.field("data", &unsafe { &*self.data.get() });
-            self.raw.runlock_now();
+            // Quietly, as it was taken: an observation creates no edge.
+            let wake = RawRwMutex::release_read(&mut self.raw.state.lock());
+            ready_all(wake);
         } else {
             d.field("data", &format_args!("<locked>"));
         }

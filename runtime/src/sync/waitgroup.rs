@@ -17,11 +17,22 @@
 //! Invariant: `waiters` non-empty ⇒ `counter > 0` (the `add` that reaches zero
 //! empties the queue under the same lock).
 //!
+//! # Race detector (Go's annotations in `waitgroup.go`)
+//! - `clock`: an `add` with a negative delta (so every `done`) release-merges into
+//!   it before moving the counter; `wait` acquires it when it returns, including at
+//!   once on a zero counter. So every `done` happens-before `wait` returns.
+//! - Misuse is a data race on `sema` (Go's `&wg.sema`): an `add` that raises the
+//!   counter from zero *reads* it, the first waiter about to block *writes* it. An
+//!   `add` from zero concurrent with a `wait` (or a reuse before the previous `wait`
+//!   returned) is then reported as a race, as in Go. The address is freed (its
+//!   history forgotten) with the group.
+//!
 //! A `WaitGroup` is a cheap `Clone` handle (an `Arc` inside), so it moves into
 //! goroutines as Go code passes `&wg`.
 
 use super::{ready_all, OnUnwind, WaitQ, Waiter};
 use crate::lock::SpinLock;
+use crate::race::{self, RaceClock};
 use crate::sched::{self, WaitReason};
 use std::fmt;
 use std::sync::Arc;
@@ -29,22 +40,47 @@ use std::sync::Arc;
 struct Synced {
     counter: i64,
     waiters: WaitQ,
+    /// What every `done` released (see the module docs).
+    clock: RaceClock,
+}
+
+/// The state the handles share.
+struct Group {
+    st: SpinLock<Synced>,
+    /// Go's `wg.sema`: only its address is used, as the race target of misuse.
+    sema: u64,
+}
+
+impl Group {
+    fn sema_addr(&self) -> u64 {
+        &self.sema as *const u64 as u64
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        race::freed(self.sema_addr(), 8);
+    }
 }
 
 /// Go's `sync.WaitGroup`, as a `Clone` handle: clones share one counter.
 #[derive(Clone)]
 pub struct WaitGroup {
-    inner: Arc<SpinLock<Synced>>,
+    inner: Arc<Group>,
 }
 
 impl WaitGroup {
     /// A group with counter 0.
     pub fn new() -> WaitGroup {
         WaitGroup {
-            inner: Arc::new(SpinLock::new(Synced {
-                counter: 0,
-                waiters: WaitQ::new(),
-            })),
+            inner: Arc::new(Group {
+                st: SpinLock::new(Synced {
+                    counter: 0,
+                    waiters: WaitQ::new(),
+                    clock: RaceClock::new(),
+                }),
+                sema: 0,
+            }),
         }
     }
 
@@ -55,7 +91,11 @@ impl WaitGroup {
     #[track_caller]
     pub fn add(&self, delta: i64) {
         sched::sched_point();
-        let mut st = self.inner.lock();
+        let mut st = self.inner.st.lock();
+        if delta < 0 {
+            // Synchronize decrements with `wait` (Go releases before the counter moves).
+            race::release_merge(&mut st.clock);
+        }
         let v = match st.counter.checked_add(delta) {
             Some(v) => v,
             None => {
@@ -67,6 +107,11 @@ impl WaitGroup {
         if v < 0 {
             drop(st);
             panic!("sync: negative WaitGroup counter");
+        }
+        if delta > 0 && v == delta {
+            // The first increment must be synchronized with `wait`: a read, since
+            // several transitions from zero may be concurrent.
+            race::access(self.inner.sema_addr(), 8, false, false);
         }
         if v > 0 || st.waiters.is_empty() {
             return;
@@ -96,23 +141,31 @@ impl WaitGroup {
     #[track_caller]
     pub fn wait(&self) {
         sched::sched_point();
-        let mut st = self.inner.lock();
+        let mut st = self.inner.st.lock();
         if st.counter == 0 {
+            race::acquire(&mut st.clock);
             return;
+        }
+        if st.waiters.is_empty() {
+            // The first waiter: a write, to race with an unordered `add` from zero
+            // (only the first, or concurrent waits would race with each other).
+            race::access(self.inner.sema_addr(), 8, true, false);
         }
         let w = Waiter::new(sched::current());
         st.waiters.push(&w);
         drop(st);
         let guard = OnUnwind::new(|| {
-            self.inner.lock().waiters.remove(&w);
+            self.inner.st.lock().waiters.remove(&w);
         });
         sched::park(WaitReason::WaitGroupWait);
         guard.disarm();
         debug_assert!(w.granted.get(), "woken by the add that reached zero");
-        let reused = self.inner.lock().counter != 0;
-        if reused {
+        let mut st = self.inner.st.lock();
+        if st.counter != 0 {
+            drop(st);
             panic!("sync: WaitGroup is reused before previous Wait has returned");
         }
+        race::acquire(&mut st.clock);
     }
 
     /// Go 1.25's `wg.Go(f)`: `add(1)`, then runs `f` on a new goroutine that calls
@@ -129,7 +182,7 @@ impl WaitGroup {
 
     /// The current counter (no scheduling point; for tests and `Debug`).
     pub fn count(&self) -> i64 {
-        self.inner.lock().counter
+        self.inner.st.lock().counter
     }
 }
 
@@ -141,7 +194,7 @@ impl Default for WaitGroup {
 
 impl fmt::Debug for WaitGroup {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let st = self.inner.lock();
+        let st = self.inner.st.lock();
         f.debug_struct("WaitGroup")
             .field("counter", &st.counter)
             .field("waiters", &st.waiters.len())

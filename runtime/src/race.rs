@@ -1,0 +1,496 @@
+//! The runtime side of the race detector: one [`RaceRun`] per run (the FastTrack
+//! engine of `gosan_detector::hb`, the sync clocks keyed by address, the table of
+//! access sites, the races found), and the hooks every primitive calls.
+//!
+//! # Hook contract (Go's `race.go` / `race0.go` split)
+//! Every hook is a no-op unless the run has `detect_races` on (and the `race` cargo
+//! feature, default on, is compiled in): the primitives call them unconditionally and
+//! pay one branch. Hooks never switch goroutines; the public access annotations
+//! ([`read`], [`write`], …) add one scheduling point before the access, so that
+//! `check` can interleave instrumented accesses.
+//!
+//! Happens-before edges are made where the runtime performs the operation (channel
+//! slots, mutex hand-off, …) with [`RaceClock`]s that live inside the primitive; a
+//! clock written by an earlier run is treated as empty (clocks carry their run's id),
+//! so a `static` primitive reused across runs never leaks edges between runs.
+//!
+//! # Sites
+//! Each access is stamped with a site id: the caller's `Location` and return
+//! address, plus (with `history_size > 0`) its whole stack as raw PCs. The engine
+//! keeps the site of every recorded access, so the earlier access of a race is always
+//! known. Symbolization happens when the report is built.
+
+use crate::capture::{self, Pcs};
+use crate::sched::{self, GRef};
+use gosan_detector::hb::{AccessKind as HbKind, Engine, Race, SyncClock, Tid, Time};
+use gosan_detector::report::AccessKind;
+use std::collections::{HashMap, HashSet};
+use std::panic::Location;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Whether the detector is compiled in (cargo feature `race`, default on). When off,
+/// every hook compiles to nothing.
+pub const ENABLED: bool = cfg!(feature = "race");
+
+/// A synchronization object's clock, stamped with the run that last wrote it.
+#[derive(Debug, Default)]
+pub struct RaceClock {
+    run: u64,
+    clock: SyncClock,
+}
+
+impl RaceClock {
+    pub const fn new() -> RaceClock {
+        RaceClock {
+            run: 0,
+            clock: SyncClock::new_const(),
+        }
+    }
+
+    /// The clock as of run `run` (empty if written by another run).
+    fn of_run(&mut self, run: u64) -> &mut SyncClock {
+        if self.run != run {
+            self.run = run;
+            self.clock = SyncClock::new();
+        }
+        &mut self.clock
+    }
+}
+
+/// Where an access happened.
+#[derive(Debug, Clone)]
+pub struct Site {
+    pub loc: Option<&'static Location<'static>>,
+    /// Return addresses, innermost first (one frame without history).
+    pub pcs: Pcs,
+}
+
+/// A race before symbolization.
+#[derive(Debug, Clone)]
+pub struct RawRace {
+    pub addr: u64,
+    pub size: u64,
+    pub current: AccessKind,
+    pub previous: AccessKind,
+    pub cur_goid: u64,
+    pub cur_pcs: Pcs,
+    pub prev_goid: u64,
+    pub prev_site: Site,
+    /// (goid, running, creation site) of each goroutine involved other than main.
+    pub origins: Vec<(u64, bool, Site)>,
+    /// Whether the previous access's whole stack was kept (`history_size > 0`);
+    /// otherwise the report shows its innermost user frame only.
+    pub history: bool,
+}
+
+static RUN_IDS: AtomicU64 = AtomicU64::new(1);
+
+/// The detector state of one run.
+pub struct RaceRun {
+    pub(crate) run: u64,
+    engine: Engine,
+    addr_clocks: HashMap<u64, SyncClock>,
+    sites: Vec<Site>,
+    site_index: HashMap<(usize, usize, u64), u32>,
+    /// Per goroutine slot: (first clock value, goroutine id) of each occupant.
+    occupants: Vec<Vec<(Time, u64)>>,
+    /// Goroutine id → (creation site id, still running).
+    origins: HashMap<u64, (u32, bool)>,
+    pub(crate) races: Vec<RawRace>,
+    seen: HashSet<(usize, usize, usize, usize)>,
+    history: bool,
+    pub(crate) halt_on_error: bool,
+}
+
+fn kind(k: HbKind) -> AccessKind {
+    match k {
+        HbKind::Read => AccessKind::Read,
+        HbKind::Write => AccessKind::Write,
+        HbKind::AtomicRead => AccessKind::AtomicRead,
+        HbKind::AtomicWrite => AccessKind::AtomicWrite,
+    }
+}
+
+impl RaceRun {
+    pub(crate) fn new(history: bool, halt_on_error: bool) -> RaceRun {
+        RaceRun {
+            run: RUN_IDS.fetch_add(1, Ordering::Relaxed),
+            engine: Engine::new(),
+            addr_clocks: HashMap::new(),
+            sites: vec![Site {
+                loc: None,
+                pcs: Pcs::new(),
+            }],
+            site_index: HashMap::new(),
+            occupants: Vec::new(),
+            origins: HashMap::new(),
+            races: Vec::new(),
+            seen: HashSet::new(),
+            history,
+            halt_on_error,
+        }
+    }
+
+    /// A goroutine `goid` was created by `parent` (`None`: main, or a timer).
+    pub(crate) fn goroutine_created(&mut self, parent: Option<Tid>, goid: u64, creation: u32) -> Tid {
+        let tid = self.engine.goroutine_created(parent);
+        let start = self.engine.thread(tid).clock().get(tid);
+        let i = tid.index();
+        if self.occupants.len() <= i {
+            self.occupants.resize_with(i + 1, Vec::new);
+        }
+        self.occupants[i].push((start, goid));
+        self.origins.insert(goid, (creation, true));
+        tid
+    }
+
+    pub(crate) fn goroutine_finished(&mut self, tid: Tid, goid: u64) {
+        self.engine.goroutine_finished(tid);
+        if let Some(o) = self.origins.get_mut(&goid) {
+            o.1 = false;
+        }
+    }
+
+    /// Interns a site: `loc` + the caller's stack from frame pointer `fp` within
+    /// `[lo, hi)` (whole stack with history, one frame without).
+    pub(crate) fn site(&mut self, loc: Option<&'static Location<'static>>, fp: usize, lo: usize, hi: usize) -> u32 {
+        // Without history a few frames suffice to find the innermost user frame
+        // (the report keeps only that one).
+        let depth = if self.history { capture::MAX_FRAMES } else { 6 };
+        let pcs = capture::walk(fp, lo, hi, depth);
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for &pc in pcs.iter() {
+            h = (h ^ pc as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+        let key = (loc.map_or(0, |l| l as *const _ as usize), pcs.first().copied().unwrap_or(0), h);
+        if let Some(&id) = self.site_index.get(&key) {
+            return id;
+        }
+        let id = self.sites.len() as u32;
+        self.sites.push(Site { loc, pcs });
+        self.site_index.insert(key, id);
+        id
+    }
+
+    fn goid_of(&self, tid: Tid, clock: Time) -> u64 {
+        self.occupants
+            .get(tid.index())
+            .and_then(|occ| occ.iter().rev().find(|(start, _)| *start <= clock))
+            .map_or(0, |&(_, goid)| goid)
+    }
+
+    /// Records a race found by the current access (cold path).
+    #[cold]
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn race_found(&mut self, race: Race, size: u64, cur_goid: u64, cur_site: u32, fp: usize, lo: usize, hi: usize) {
+        let prev_site = self.sites[race.previous_site as usize].clone();
+        let cur = &self.sites[cur_site as usize];
+        let site_key = |s: &Site| (s.loc.map_or(0, |l| l as *const _ as usize), s.pcs.first().copied().unwrap_or(0));
+        let (a, b) = site_key(cur);
+        let (c, d) = site_key(&prev_site);
+        if !self.seen.insert((a, b, c, d)) {
+            return; // one report per distinct pair of sites
+        }
+        let prev_goid = self.goid_of(race.previous_epoch.tid(), race.previous_epoch.clock());
+        let mut origins = Vec::new();
+        for g in [cur_goid, prev_goid] {
+            if g > 1 && !origins.iter().any(|(id, _, _)| *id == g) {
+                if let Some(&(site, running)) = self.origins.get(&g) {
+                    origins.push((g, running, self.sites[site as usize].clone()));
+                }
+            }
+        }
+        self.races.push(RawRace {
+            addr: race.addr,
+            size,
+            current: kind(race.current),
+            previous: kind(race.previous),
+            cur_goid,
+            cur_pcs: capture::walk(fp, lo, hi, capture::MAX_FRAMES),
+            prev_goid,
+            prev_site,
+            origins,
+            history: self.history,
+        });
+    }
+
+    /// A creation site: the `go` call's location and the creator's stack.
+    pub(crate) fn creation_site(&mut self, loc: &'static Location<'static>, pcs: &Pcs) -> u32 {
+        let mut h: u64 = 0x8422_2325_cbf2_9ce4;
+        for &pc in pcs.iter() {
+            h = (h ^ pc as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+        let key = (loc as *const _ as usize, usize::MAX, h);
+        if let Some(&id) = self.site_index.get(&key) {
+            return id;
+        }
+        let id = self.sites.len() as u32;
+        self.sites.push(Site {
+            loc: Some(loc),
+            pcs: pcs.clone(),
+        });
+        self.site_index.insert(key, id);
+        id
+    }
+
+    pub(crate) fn engine(&mut self) -> &mut Engine {
+        &mut self.engine
+    }
+
+    pub(crate) fn acquire(&mut self, tid: Tid, c: &mut RaceClock) {
+        let run = self.run;
+        let clock = c.of_run(run);
+        self.engine.acquired(tid, clock);
+    }
+
+    pub(crate) fn release(&mut self, tid: Tid, c: &mut RaceClock) {
+        let run = self.run;
+        self.engine.released(tid, c.of_run(run));
+    }
+
+    pub(crate) fn release_merge(&mut self, tid: Tid, c: &mut RaceClock) {
+        let run = self.run;
+        self.engine.released_merge(tid, c.of_run(run));
+    }
+
+    pub(crate) fn clock_into(&mut self, src: &mut RaceClock, dst: &mut RaceClock) {
+        let run = self.run;
+        let src = src.of_run(run).clone();
+        dst.of_run(run).join_from(&src);
+    }
+
+    fn addr_clock(&mut self, addr: u64) -> &mut SyncClock {
+        self.addr_clocks.entry(addr).or_default()
+    }
+}
+
+// ── hooks for the runtime's primitives (no scheduling point) ────────────────────
+
+/// The running goroutine acquires `c` (lock, receive, wait returns…).
+#[inline]
+pub fn acquire(c: &mut RaceClock) {
+    if ENABLED {
+        sched::with_race(|r, g| r.acquire(g.tid, c));
+    }
+}
+
+/// The running goroutine release-stores into `c` (unlock, send into a slot…).
+#[inline]
+pub fn release(c: &mut RaceClock) {
+    if ENABLED {
+        sched::with_race(|r, g| r.release(g.tid, c));
+    }
+}
+
+/// The running goroutine release-merges into `c` (`RUnlock`, `Done`, signal…).
+#[inline]
+pub fn release_merge(c: &mut RaceClock) {
+    if ENABLED {
+        sched::with_race(|r, g| r.release_merge(g.tid, c));
+    }
+}
+
+/// Goroutine `g` (parked, being completed by the running one) acquires `c`.
+#[inline]
+pub fn acquire_for(g: GRef, c: &mut RaceClock) {
+    if ENABLED {
+        sched::with_race_for(g, |r, tid| r.acquire(tid, c));
+    }
+}
+
+/// Goroutine `g` (parked, being completed by the running one) release-stores into `c`.
+#[inline]
+pub fn release_for(g: GRef, c: &mut RaceClock) {
+    if ENABLED {
+        sched::with_race_for(g, |r, tid| r.release(tid, c));
+    }
+}
+
+/// `dst ⊔= src` on behalf of no goroutine (a timer firing sends what arming released).
+#[inline]
+pub fn clock_into(src: &mut RaceClock, dst: &mut RaceClock) {
+    if ENABLED {
+        sched::with_race_any(|r| r.clock_into(src, dst));
+    }
+}
+
+/// A memory access by the running goroutine, for the runtime's own race targets (a
+/// channel's send/close, a WaitGroup's counter): no scheduling point.
+#[inline]
+#[track_caller]
+pub fn access(addr: u64, size: u64, write: bool, atomic: bool) {
+    if ENABLED {
+        access_at(Location::caller(), addr, size, write, atomic);
+    }
+}
+
+/// [`access`] with an explicit location (a `select!` arm, whose caller location is
+/// the `select!`).
+#[inline]
+pub fn access_loc(loc: &'static Location<'static>, addr: u64, size: u64, write: bool, atomic: bool) {
+    if ENABLED {
+        access_at(loc, addr, size, write, atomic);
+    }
+}
+
+/// `#[inline(never)]`: its own frame pointer starts the walk, so the first frame is
+/// the function that made the access.
+#[inline(never)]
+fn access_at(loc: &'static Location<'static>, addr: u64, size: u64, write: bool, atomic: bool) {
+    let fp = capture::frame_pointer();
+    sched::with_race(|r, g| {
+        let site = r.site(Some(loc), fp, g.lo, g.hi);
+        let res = if write {
+            r.engine().write(g.tid, addr, size, site, atomic)
+        } else {
+            r.engine().read(g.tid, addr, size, site, atomic)
+        };
+        if let Err(race) = res {
+            r.race_found(race, size, g.id, site, fp, g.lo, g.hi);
+        }
+    });
+}
+
+#[inline(never)]
+fn range_at(loc: &'static Location<'static>, addr: u64, len: u64, write: bool) {
+    let fp = capture::frame_pointer();
+    sched::with_race(|r, g| {
+        let site = r.site(Some(loc), fp, g.lo, g.hi);
+        let res = if write {
+            r.engine().write_range(g.tid, addr, len, site)
+        } else {
+            r.engine().read_range(g.tid, addr, len, site)
+        };
+        if let Err(race) = res {
+            r.race_found(race, len, g.id, site, fp, g.lo, g.hi);
+        }
+    });
+}
+
+// ── the public annotations (Go's runtime.RaceRead & co.) ────────────────────────
+
+/// `size_of::<T>()` bytes at `p` were read by the running goroutine (Go's
+/// `runtime.RaceRead`). A scheduling point.
+#[inline]
+#[track_caller]
+pub fn read<T>(p: *const T) {
+    sched::sched_point();
+    if ENABLED {
+        access_at(Location::caller(), p as u64, std::mem::size_of::<T>() as u64, false, false);
+    }
+}
+
+/// `size_of::<T>()` bytes at `p` were written (Go's `runtime.RaceWrite`).
+#[inline]
+#[track_caller]
+pub fn write<T>(p: *const T) {
+    sched::sched_point();
+    if ENABLED {
+        access_at(Location::caller(), p as u64, std::mem::size_of::<T>() as u64, true, false);
+    }
+}
+
+/// `len` bytes from `p` were read (Go's `runtime.RaceReadRange`).
+#[inline]
+#[track_caller]
+pub fn read_range(p: *const u8, len: usize) {
+    sched::sched_point();
+    if ENABLED && len > 0 {
+        range_at(Location::caller(), p as u64, len as u64, false);
+    }
+}
+
+/// `len` bytes from `p` were written (Go's `runtime.RaceWriteRange`).
+#[inline]
+#[track_caller]
+pub fn write_range(p: *const u8, len: usize) {
+    sched::sched_point();
+    if ENABLED && len > 0 {
+        range_at(Location::caller(), p as u64, len as u64, true);
+    }
+}
+
+/// An atomic access of `size` bytes at `addr` (instrumented atomics): never races with
+/// another atomic access, races with a plain one. No scheduling point (the atomic
+/// operation has its own).
+#[inline]
+#[track_caller]
+pub fn atomic_access(addr: u64, size: u64, write: bool) {
+    if ENABLED {
+        access_at(Location::caller(), addr, size, write, true);
+    }
+}
+
+/// The running goroutine acquires the sync clock keyed by `p` (Go's
+/// `runtime.RaceAcquire`).
+#[inline]
+pub fn acquire_addr<T>(p: *const T) {
+    if ENABLED {
+        let addr = p as u64;
+        sched::with_race(|r, g| {
+            let c = r.addr_clock(addr).clone();
+            r.engine().acquired(g.tid, &c);
+        });
+    }
+}
+
+/// Release-store into the sync clock keyed by `p` (Go's `runtime.RaceRelease`).
+#[inline]
+pub fn release_addr<T>(p: *const T) {
+    if ENABLED {
+        let addr = p as u64;
+        sched::with_race(|r, g| {
+            let mut c = std::mem::take(r.addr_clock(addr));
+            r.engine().released(g.tid, &mut c);
+            *r.addr_clock(addr) = c;
+        });
+    }
+}
+
+/// Release-merge into the sync clock keyed by `p` (Go's `runtime.RaceReleaseMerge`).
+#[inline]
+pub fn release_merge_addr<T>(p: *const T) {
+    if ENABLED {
+        let addr = p as u64;
+        sched::with_race(|r, g| {
+            let mut c = std::mem::take(r.addr_clock(addr));
+            r.engine().released_merge(g.tid, &mut c);
+            *r.addr_clock(addr) = c;
+        });
+    }
+}
+
+/// Go's `runtime.RaceAcquire`: see [`acquire_addr`]. A scheduling point.
+#[track_caller]
+pub fn acquire_annotation<T>(p: *const T) {
+    sched::sched_point();
+    acquire_addr(p);
+}
+
+/// Go's `runtime.RaceRelease`: see [`release_addr`]. A scheduling point.
+#[track_caller]
+pub fn release_annotation<T>(p: *const T) {
+    sched::sched_point();
+    release_addr(p);
+}
+
+/// Go's `runtime.RaceReleaseMerge`: see [`release_merge_addr`]. A scheduling point.
+#[track_caller]
+pub fn release_merge_annotation<T>(p: *const T) {
+    sched::sched_point();
+    release_merge_addr(p);
+}
+
+/// Memory `addr..addr + len` was freed: its access history is forgotten.
+#[inline]
+pub fn freed(addr: u64, len: u64) {
+    if ENABLED && len > 0 {
+        sched::with_race_any(|r| r.engine().freed(addr, len));
+    }
+}
+
+/// Whether the running goroutine's run detects races.
+#[inline]
+pub fn active() -> bool {
+    ENABLED && sched::with_race_any(|_| ()).is_some()
+}
