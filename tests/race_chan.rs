@@ -136,7 +136,7 @@ fn len_is_not_synchronization() {
             x2.set(1);
             c2.send(1);
         });
-        while c.len() == 0 {
+        while c.is_empty() {
             gosan::gosched();
         }
         x.get();

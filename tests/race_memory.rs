@@ -109,8 +109,10 @@ fn race_cell_for_unsafe_code() {
     racy(check(Config::new(), N, || {
         let c = Arc::new(RaceCell::new(0u64));
         let c2 = c.clone();
-        // SAFETY: goroutines run one at a time; the detector is what is under test.
+        // SAFETY (both closures): goroutines run one at a time; the detector is what
+        // is under test.
         go(move || c2.with_mut(|p| unsafe { *p += 1 }));
+        // SAFETY: as above.
         c.with(|p| unsafe { *p });
     }));
     clean(check(Config::new(), N, || {
@@ -171,12 +173,14 @@ fn raw_read_write_annotations() {
         let b2 = buf.clone();
         // overlapping byte ranges race, disjoint ones do not
         go(move || gosan::race::write_range(b2.as_ptr(), 16));
+        // SAFETY: offset 8 is inside the 64-byte buffer.
         gosan::race::read_range(unsafe { buf.as_ptr().add(8) }, 16);
     }));
     clean(check(Config::new(), N, || {
         let buf = Arc::new([0u8; 64]);
         let b2 = buf.clone();
         go(move || gosan::race::write_range(b2.as_ptr(), 16));
+        // SAFETY: offset 16 is inside the 64-byte buffer.
         gosan::race::read_range(unsafe { buf.as_ptr().add(16) }, 16);
     }));
 }
@@ -254,7 +258,8 @@ fn gosan_test_fails_with_the_report_and_marks_races() {
         .env("GOSAN_RACE_MARKER", &marker)
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(text.contains("WARNING: DATA RACE"), "{text}");
     assert!(text.contains("Found 1 data race(s)"), "{text}");

@@ -95,10 +95,16 @@ fn report_ends_with_found_and_reproduce_lines() {
     let r = run_with(config(), program);
     let text = r.to_string();
     assert!(text.contains("Found 1 data race(s)\n"), "{text}");
-    assert!(text.trim_end().ends_with(&format!("(or strategy=replay:{})", r.schedule)), "{text}");
+    assert!(
+        text.trim_end()
+            .ends_with(&format!("(or strategy=replay:{})", r.schedule)),
+        "{text}"
+    );
     // Replaying the schedule gives the same race.
     let again = run_with(
-        Config::new().strategy(Strategy::Replay(r.schedule.clone())).strip_path_prefix(concat!(env!("CARGO_MANIFEST_DIR"), "/")),
+        Config::new()
+            .strategy(Strategy::Replay(r.schedule.clone()))
+            .strip_path_prefix(concat!(env!("CARGO_MANIFEST_DIR"), "/")),
         program,
     );
     let strip_addr = |rs: &[gosan::RaceReport]| {
@@ -157,7 +163,11 @@ fn previous_access_site_is_known_without_history() {
     let r = run_with(config().history_size(0), program);
     assert_eq!(r.races.len(), 1);
     let prev = &r.races[0].previous.stack;
-    assert_eq!(prev.len(), 1, "history_size=0 keeps only the site: {prev:?}");
+    assert_eq!(
+        prev.len(),
+        1,
+        "history_size=0 keeps only the site: {prev:?}"
+    );
     assert_eq!(prev[0].line, line_of("// site: store"));
     assert!(prev[0].function.ends_with("store"), "{prev:?}");
 }

@@ -67,3 +67,13 @@ func BenchmarkMutex(b *testing.B) {
 	}
 	wg.Wait()
 }
+
+var shared uint64
+
+// BenchmarkShared: a plain read+write pair of a shared variable (instrumented under
+// -race), the Go side of gosan's `Shared<u64>` get+set.
+func BenchmarkShared(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		shared = shared + 1
+	}
+}

@@ -263,7 +263,12 @@ impl<T> SharedVec<T> {
         let items = unsafe { &mut *self.inner.items.get() };
         rt::access(self.inner.len_addr(), 8, false, false);
         rt::access(self.inner.len_addr(), 8, true, false);
-        rt::access(self.inner.elem_addr(items.len()), shadow_size::<T>(), true, false);
+        rt::access(
+            self.inner.elem_addr(items.len()),
+            shadow_size::<T>(),
+            true,
+            false,
+        );
         items.push(x);
     }
 

@@ -648,19 +648,10 @@ impl<T> Chan<T> {
         self.inner.as_ref().map(Arc::downgrade)
     }
 
-    /// Sends from runtime code without blocking or a scheduling point (a timer
-    /// firing): `false` when the buffer is full or the channel closed.
-    pub(crate) fn offer(inner: &Inner<T>, v: T) -> bool {
-        let st = inner.state.lock();
-        if st.closed || !Self::send_would_complete(inner, &st) {
-            return false;
-        }
-        Self::deliver(inner, st, v, None);
-        true
-    }
-
-    /// [`offer`](Self::offer) on behalf of a timer whose arming released `timer`: the
-    /// receiver of the value acquires it (arming happens before the firing, as in Go).
+    /// Sends from runtime code without blocking or a scheduling point, on behalf of a
+    /// timer whose arming released `timer`: `false` when the buffer is full or the
+    /// channel closed. The receiver of the value acquires `timer` (arming happens
+    /// before the firing, as in Go).
     pub(crate) fn offer_with_clock(inner: &Inner<T>, v: T, timer: &mut RaceClock) -> bool {
         let st = inner.state.lock();
         if st.closed || !Self::send_would_complete(inner, &st) {

@@ -85,17 +85,40 @@ pub struct RawRace {
 
 static RUN_IDS: AtomicU64 = AtomicU64::new(1);
 
+/// Hasher for keys that are already well mixed (site hashes): one multiply.
+#[derive(Default)]
+struct MixHasher(u64);
+
+impl std::hash::Hasher for MixHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+}
+
+type MixMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<MixHasher>>;
+
 /// The detector state of one run.
 pub struct RaceRun {
     pub(crate) run: u64,
     engine: Engine,
-    addr_clocks: HashMap<u64, SyncClock>,
+    addr_clocks: MixMap<u64, SyncClock>,
     sites: Vec<Site>,
-    site_index: HashMap<(usize, usize, u64), u32>,
+    site_index: MixMap<(usize, usize, u64), u32>,
     /// Per goroutine slot: (first clock value, goroutine id) of each occupant.
     occupants: Vec<Vec<(Time, u64)>>,
     /// Goroutine id → (creation site id, still running).
-    origins: HashMap<u64, (u32, bool)>,
+    origins: MixMap<u64, (u32, bool)>,
     pub(crate) races: Vec<RawRace>,
     seen: HashSet<(usize, usize, usize, usize)>,
     history: bool,
@@ -116,14 +139,14 @@ impl RaceRun {
         RaceRun {
             run: RUN_IDS.fetch_add(1, Ordering::Relaxed),
             engine: Engine::new(),
-            addr_clocks: HashMap::new(),
+            addr_clocks: MixMap::default(),
             sites: vec![Site {
                 loc: None,
                 pcs: Pcs::new(),
             }],
-            site_index: HashMap::new(),
+            site_index: MixMap::default(),
             occupants: Vec::new(),
-            origins: HashMap::new(),
+            origins: MixMap::default(),
             races: Vec::new(),
             seen: HashSet::new(),
             history,
@@ -132,7 +155,12 @@ impl RaceRun {
     }
 
     /// A goroutine `goid` was created by `parent` (`None`: main, or a timer).
-    pub(crate) fn goroutine_created(&mut self, parent: Option<Tid>, goid: u64, creation: u32) -> Tid {
+    pub(crate) fn goroutine_created(
+        &mut self,
+        parent: Option<Tid>,
+        goid: u64,
+        creation: u32,
+    ) -> Tid {
         let tid = self.engine.goroutine_created(parent);
         let start = self.engine.thread(tid).clock().get(tid);
         let i = tid.index();
@@ -153,7 +181,13 @@ impl RaceRun {
 
     /// Interns a site: `loc` + the caller's stack from frame pointer `fp` within
     /// `[lo, hi)` (whole stack with history, one frame without).
-    pub(crate) fn site(&mut self, loc: Option<&'static Location<'static>>, fp: usize, lo: usize, hi: usize) -> u32 {
+    pub(crate) fn site(
+        &mut self,
+        loc: Option<&'static Location<'static>>,
+        fp: usize,
+        lo: usize,
+        hi: usize,
+    ) -> u32 {
         // Without history a few frames suffice to find the innermost user frame
         // (the report keeps only that one).
         let depth = if self.history { capture::MAX_FRAMES } else { 6 };
@@ -162,7 +196,11 @@ impl RaceRun {
         for &pc in pcs.iter() {
             h = (h ^ pc as u64).wrapping_mul(0x0100_0000_01b3);
         }
-        let key = (loc.map_or(0, |l| l as *const _ as usize), pcs.first().copied().unwrap_or(0), h);
+        let key = (
+            loc.map_or(0, |l| l as *const _ as usize),
+            pcs.first().copied().unwrap_or(0),
+            h,
+        );
         if let Some(&id) = self.site_index.get(&key) {
             return id;
         }
@@ -182,10 +220,24 @@ impl RaceRun {
     /// Records a race found by the current access (cold path).
     #[cold]
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn race_found(&mut self, race: Race, size: u64, cur_goid: u64, cur_site: u32, fp: usize, lo: usize, hi: usize) {
+    pub(crate) fn race_found(
+        &mut self,
+        race: Race,
+        size: u64,
+        cur_goid: u64,
+        cur_site: u32,
+        fp: usize,
+        lo: usize,
+        hi: usize,
+    ) {
         let prev_site = self.sites[race.previous_site as usize].clone();
         let cur = &self.sites[cur_site as usize];
-        let site_key = |s: &Site| (s.loc.map_or(0, |l| l as *const _ as usize), s.pcs.first().copied().unwrap_or(0));
+        let site_key = |s: &Site| {
+            (
+                s.loc.map_or(0, |l| l as *const _ as usize),
+                s.pcs.first().copied().unwrap_or(0),
+            )
+        };
         let (a, b) = site_key(cur);
         let (c, d) = site_key(&prev_site);
         if !self.seen.insert((a, b, c, d)) {
@@ -327,7 +379,13 @@ pub fn access(addr: u64, size: u64, write: bool, atomic: bool) {
 /// [`access`] with an explicit location (a `select!` arm, whose caller location is
 /// the `select!`).
 #[inline]
-pub fn access_loc(loc: &'static Location<'static>, addr: u64, size: u64, write: bool, atomic: bool) {
+pub fn access_loc(
+    loc: &'static Location<'static>,
+    addr: u64,
+    size: u64,
+    write: bool,
+    atomic: bool,
+) {
     if ENABLED {
         access_at(loc, addr, size, write, atomic);
     }
@@ -376,7 +434,13 @@ fn range_at(loc: &'static Location<'static>, addr: u64, len: u64, write: bool) {
 pub fn read<T>(p: *const T) {
     sched::sched_point();
     if ENABLED {
-        access_at(Location::caller(), p as u64, std::mem::size_of::<T>() as u64, false, false);
+        access_at(
+            Location::caller(),
+            p as u64,
+            std::mem::size_of::<T>() as u64,
+            false,
+            false,
+        );
     }
 }
 
@@ -386,7 +450,13 @@ pub fn read<T>(p: *const T) {
 pub fn write<T>(p: *const T) {
     sched::sched_point();
     if ENABLED {
-        access_at(Location::caller(), p as u64, std::mem::size_of::<T>() as u64, true, false);
+        access_at(
+            Location::caller(),
+            p as u64,
+            std::mem::size_of::<T>() as u64,
+            true,
+            false,
+        );
     }
 }
 
@@ -485,7 +555,18 @@ pub fn release_merge_annotation<T>(p: *const T) {
 #[inline]
 pub fn freed(addr: u64, len: u64) {
     if ENABLED && len > 0 {
-        sched::with_race_any(|r| r.engine().freed(addr, len));
+        sched::with_race_any(|r| {
+            r.engine().freed(addr, len);
+            // Sync clocks keyed inside the range are forgotten too (a new object at
+            // the same address must not inherit edges).
+            if len <= 64 {
+                for a in addr..addr + len {
+                    r.addr_clocks.remove(&a);
+                }
+            } else {
+                r.addr_clocks.retain(|&a, _| a < addr || a >= addr + len);
+            }
+        });
     }
 }
 

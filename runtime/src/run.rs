@@ -2,8 +2,8 @@
 //! [`Report`] built from its raw outcome (symbolized here, never on the hot path).
 
 use crate::config::{Config, Resolved, Strategy};
-use crate::sched::{self, strategy::derive_seed, RawDump};
 use crate::race::{RawRace, Site};
+use crate::sched::{self, strategy::derive_seed, RawDump};
 use gosan_detector::report::{
     symbolize, Access, DeadlockReport, Frame, GoroutineDump, GoroutineOrigin, PanicReport,
     RaceReport, Report,
@@ -209,7 +209,11 @@ fn to_race(r: &RawRace, strip: &str) -> RaceReport {
 }
 
 fn to_dump(d: &RawDump, strip: &str) -> GoroutineDump {
-    let created_at = located(symbolize::symbolize(&d.created_pcs, strip), d.created_loc, strip);
+    let created_at = located(
+        symbolize::symbolize(&d.created_pcs, strip),
+        d.created_loc,
+        strip,
+    );
     GoroutineDump {
         id: d.id,
         wait_reason: d.reason.to_string(),
@@ -256,7 +260,11 @@ fn fail_test_on_finding(report: &Report) {
         if let Some(path) = std::env::var_os(RACE_MARKER_ENV) {
             use std::io::Write;
             let name = std::thread::current().name().unwrap_or("?").to_string();
-            if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+            if let Ok(mut f) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+            {
                 let _ = writeln!(f, "{name}: {} data race(s)", report.races.len());
             }
         }

@@ -7,8 +7,9 @@
 //!
 //! - `write`: the last plain write, as an epoch `W` (plus its site);
 //! - `reads`: the plain reads since that write, as one epoch `R` while they are
-//!   totally ordered (*read-exclusive*) or as a read vector, one entry per slot, once
-//!   two of them were concurrent (*read-shared*);
+//!   totally ordered (*read-exclusive*) or as a read vector once two of them were
+//!   concurrent (*read-shared*): the latest access of each slot that read, sorted by
+//!   slot, so its size is the number of readers, not the highest reader's slot;
 //! - `atomics` (boxed, `None` until the first atomic access after the last plain
 //!   write): the same two summaries for atomic reads and atomic writes since `W`.
 //!
@@ -53,7 +54,7 @@
 //! the cell is then only as precise as FastTrack's (it reports the first race of a
 //! location exactly).
 
-use super::clock::{Epoch, Tid, VClock};
+use super::clock::Epoch;
 use super::thread::ThreadState;
 use smallvec::SmallVec;
 
@@ -166,28 +167,29 @@ impl Default for AccessSet {
     }
 }
 
-/// Read-shared summary: `clock[t]` is the epoch of slot `t`'s latest access (0: none)
-/// and `sites[t]` its site.
+/// Read-shared summary: the latest access of each slot that made one, sorted by slot,
+/// one per slot, none with a zero epoch. Sparse: a location read by slots 3 and 99 999
+/// holds two entries.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct AccessVec {
-    clock: VClock,
-    sites: SmallVec<[u32; 8]>,
+    entries: SmallVec<[Access; 4]>,
 }
 
 impl AccessVec {
-    fn set(&mut self, access: Access) {
-        let tid = access.epoch.tid();
-        self.clock.set(tid, access.epoch.clock());
-        if self.sites.len() <= tid.index() {
-            self.sites.resize(tid.index() + 1, 0);
-        }
-        self.sites[tid.index()] = access.site;
+    /// Where `epoch`'s slot is: `Ok(i)` when it has an entry, `Err(i)` for where its
+    /// entry would go.
+    #[inline]
+    fn find(&self, epoch: Epoch) -> Result<usize, usize> {
+        let tid = epoch.tid();
+        self.entries.binary_search_by(|a| a.epoch.tid().cmp(&tid))
     }
 
-    fn get(&self, tid: Tid) -> Access {
-        Access {
-            epoch: self.clock.epoch(tid),
-            site: self.sites.get(tid.index()).copied().unwrap_or(0),
+    /// Records `access` as its slot's latest.
+    fn set(&mut self, access: Access) {
+        debug_assert!(!access.epoch.is_none());
+        match self.find(access.epoch) {
+            Ok(i) => self.entries[i] = access,
+            Err(i) => self.entries.insert(i, access),
         }
     }
 }
@@ -198,34 +200,32 @@ impl AccessSet {
     fn holds(&self, epoch: Epoch) -> bool {
         match self {
             AccessSet::One(a) => a.epoch == epoch,
-            AccessSet::Many(v) => v.clock.get(epoch.tid()) == epoch.clock(),
+            AccessSet::Many(v) => v.find(epoch).is_ok_and(|i| v.entries[i].epoch == epoch),
         }
     }
 
-    /// The first recorded access not covered by `clock`.
+    /// The first recorded access (in slot order) not covered by `thread`'s clock.
     #[inline]
-    fn first_unordered(&self, clock: &VClock) -> Option<Access> {
+    fn first_unordered(&self, thread: &ThreadState) -> Option<Access> {
         match self {
-            AccessSet::One(a) if a.epoch.covered_by(clock) => None,
+            AccessSet::One(a) if thread.covers(a.epoch) => None,
             AccessSet::One(a) => Some(*a),
-            AccessSet::Many(v) => v
-                .clock
-                .iter()
-                .find(|&(tid, time)| time > clock.get(tid))
-                .map(|(tid, _)| v.get(tid)),
+            AccessSet::Many(v) => thread
+                .clock()
+                .first_uncovered(&v.entries, |a| a.epoch)
+                .map(|i| v.entries[i]),
         }
     }
 
-    /// Records `access`, made by a goroutine whose clock is `clock`.
-    fn add(&mut self, access: Access, clock: &VClock) {
+    /// Records `access`, made by `thread`.
+    fn add(&mut self, access: Access, thread: &ThreadState) {
         match self {
             // Read exclusive: the previous access happens before this one.
-            AccessSet::One(prev) if prev.epoch.covered_by(clock) => *prev = access,
+            AccessSet::One(prev) if thread.covers(prev.epoch) => *prev = access,
             // Read share: concurrent with the previous one; keep both.
             AccessSet::One(prev) => {
                 let mut v = AccessVec {
-                    clock: VClock::new(),
-                    sites: SmallVec::new(),
+                    entries: SmallVec::new(),
                 };
                 v.set(*prev);
                 v.set(access);
@@ -296,12 +296,11 @@ impl Cell {
         if self.reads.holds(epoch) {
             return Ok(()); // [Read Same Epoch], [Read Shared Same Epoch]
         }
-        let clock = thread.clock();
-        let result = self.check_write(clock).and_then(|()| match &self.atomics {
-            Some(at) => check(&at.writes, clock, AccessKind::AtomicWrite),
+        let result = self.check_write(thread).and_then(|()| match &self.atomics {
+            Some(at) => check(&at.writes, thread, AccessKind::AtomicWrite),
             None => Ok(()),
         });
-        self.reads.add(Access { epoch, site }, clock);
+        self.reads.add(Access { epoch, site }, thread);
         result
     }
 
@@ -316,9 +315,8 @@ impl Cell {
         {
             return Ok(());
         }
-        let clock = thread.clock();
-        let result = self.check_write(clock);
-        self.atomics_mut().reads.add(Access { epoch, site }, clock);
+        let result = self.check_write(thread);
+        self.atomics_mut().reads.add(Access { epoch, site }, thread);
         result
     }
 
@@ -329,16 +327,15 @@ impl Cell {
         if self.write.epoch == epoch {
             return Ok(()); // [Write Same Epoch]
         }
-        let clock = thread.clock();
         let result = self
-            .check_write(clock)
+            .check_write(thread)
             .and_then(|()| match &self.atomics {
-                Some(at) => check(&at.writes, clock, AccessKind::AtomicWrite),
+                Some(at) => check(&at.writes, thread, AccessKind::AtomicWrite),
                 None => Ok(()),
             })
-            .and_then(|()| check(&self.reads, clock, AccessKind::Read))
+            .and_then(|()| check(&self.reads, thread, AccessKind::Read))
             .and_then(|()| match &self.atomics {
-                Some(at) => check(&at.reads, clock, AccessKind::AtomicRead),
+                Some(at) => check(&at.reads, thread, AccessKind::AtomicRead),
                 None => Ok(()),
             });
         // [Write Exclusive] / [Write Shared]: the write stands for all that came before.
@@ -359,17 +356,18 @@ impl Cell {
         {
             return Ok(());
         }
-        let clock = thread.clock();
         let result = self
-            .check_write(clock)
-            .and_then(|()| check(&self.reads, clock, AccessKind::Read));
-        self.atomics_mut().writes.add(Access { epoch, site }, clock);
+            .check_write(thread)
+            .and_then(|()| check(&self.reads, thread, AccessKind::Read));
+        self.atomics_mut()
+            .writes
+            .add(Access { epoch, site }, thread);
         result
     }
 
     #[inline]
-    fn check_write(&self, clock: &VClock) -> Result<(), Conflict> {
-        if self.write.epoch.covered_by(clock) {
+    fn check_write(&self, thread: &ThreadState) -> Result<(), Conflict> {
+        if thread.covers(self.write.epoch) {
             Ok(())
         } else {
             Err(Conflict {
@@ -385,8 +383,8 @@ impl Cell {
 }
 
 #[inline]
-fn check(set: &AccessSet, clock: &VClock, previous: AccessKind) -> Result<(), Conflict> {
-    match set.first_unordered(clock) {
+fn check(set: &AccessSet, thread: &ThreadState, previous: AccessKind) -> Result<(), Conflict> {
+    match set.first_unordered(thread) {
         None => Ok(()),
         Some(access) => Err(Conflict { previous, access }),
     }
@@ -394,6 +392,7 @@ fn check(set: &AccessSet, clock: &VClock, previous: AccessKind) -> Result<(), Co
 
 #[cfg(test)]
 mod tests {
+    use super::super::clock::Tid;
     use super::super::sync::SyncClock;
     use super::super::thread::Threads;
     use super::*;
@@ -530,5 +529,30 @@ mod tests {
         cell.write(th.get(b), 2).unwrap();
         assert!(cell.atomics.is_none());
         cell.read(th.get(b), 3).unwrap();
+    }
+
+    /// The read vector is sparse: a location read concurrently by the first and the
+    /// 100 000th goroutine holds two entries, not one per slot in between.
+    #[test]
+    fn read_shared_vector_holds_one_entry_per_reader() {
+        let mut th = Threads::new();
+        let main = th.create(None);
+        let first = th.create(Some(main));
+        let mut last = first;
+        for _ in 0..100_000 {
+            last = th.create(Some(main));
+        }
+        let mut cell = Cell::new();
+        cell.read(th.get(last), 1).unwrap();
+        cell.read(th.get(first), 2).unwrap();
+        cell.read(th.get(last), 3).unwrap(); // same epoch: fast path
+        let AccessSet::Many(v) = &cell.reads else {
+            panic!("two concurrent reads should be read-shared");
+        };
+        assert_eq!(v.entries.len(), 2);
+        assert_eq!(v.entries[0].epoch.tid(), first);
+        assert_eq!(v.entries[1].epoch.tid(), last);
+        // A write by main races with the reads, reported in slot order.
+        assert_eq!(prev(cell.write(th.get(main), 4)), Some((Read, 2)));
     }
 }

@@ -8,11 +8,12 @@
 //!
 //! # Invariants
 //!
-//! - **Missing entries are 0.** A [`VClock`] is an unbounded vector whose entries past
-//!   its stored length read as 0.
-//! - **Canonical form.** A stored [`VClock`] never ends in a 0 entry, so two clocks
-//!   that mean the same vector are equal as Rust values (`PartialEq` and `Hash` are
-//!   semantic). Every mutator restores this form.
+//! - **Missing entries are 0.** A [`VClock`] is an unbounded vector stored sparsely:
+//!   only its non-zero entries are kept, and every other slot reads as 0.
+//! - **Canonical form.** The stored entries are sorted by strictly increasing slot and
+//!   none is 0, so two clocks that mean the same vector are equal as Rust values
+//!   (`PartialEq` and `Hash` are semantic). Every mutator restores this form. A clock's
+//!   size is the number of goroutines it knows about, never the highest slot number.
 //! - **Real epochs start at 1.** A goroutine's own entry is at least 1 from its first
 //!   instruction on (see `thread.rs`), so the epoch `0@t` ([`Epoch::NONE`]) means
 //!   "no access" and is covered by every clock.
@@ -141,14 +142,48 @@ impl fmt::Debug for Epoch {
 /// A vector clock: entry `t` is the latest counter value of slot `t` that this clock
 /// knows about (that happens before the point the clock describes).
 ///
-/// Stored inline for up to 8 slots (one cache line with the length), on the heap
-/// beyond. Entries past the stored length are 0; the stored form never ends in 0
-/// (see the module invariants), so `==` is semantic equality.
+/// **Sparse**: only the non-zero entries are stored, as epochs `value@slot` sorted by
+/// slot (one `u64` each), so a clock costs memory for the goroutines it has heard of,
+/// not for the highest slot it has heard of. A goroutine forked by a parent that never
+/// learned about its siblings holds two entries however many siblings run. Up to
+/// [`INLINE`] entries live inline (the same 40 bytes the old dense form took), more on
+/// the heap. Lookups scan linearly while the clock is short and binary-search beyond.
+///
+/// The stored form is canonical (strictly increasing slots, no zero value; see the
+/// module invariants), so `==` and `Hash` are semantic equality.
 ///
 /// `PartialOrd` is happens-before: `a < b` iff `a` happens strictly before `b`;
 /// `partial_cmp` is `None` for concurrent clocks.
 #[derive(Default, PartialEq, Eq, Hash)]
-pub struct VClock(SmallVec<[Time; 8]>);
+pub struct VClock(SmallVec<[Epoch; INLINE]>);
+
+/// Entries a [`VClock`] stores without allocating.
+pub const INLINE: usize = 4;
+
+/// Up to this many entries, [`find`] scans linearly instead of bisecting.
+const LINEAR_SCAN: usize = 16;
+
+const _: () = assert!(std::mem::size_of::<VClock>() <= 40);
+
+/// Where `tid`'s entry is in `entries` (sorted by slot, no duplicates): `Ok(i)` when
+/// stored at `i`, `Err(i)` for where it would be inserted.
+#[inline]
+fn find(entries: &[Epoch], tid: Tid) -> Result<usize, usize> {
+    // `0@tid`: below every stored epoch of `tid` (stored values are non-zero) and above
+    // every epoch of a smaller slot, so the first entry `>= key` is `tid`'s or the
+    // insertion point.
+    let key = Epoch::new(tid, 0).0;
+    let i = if entries.len() <= LINEAR_SCAN {
+        // Branch-free: the number of entries below `key` is its position.
+        entries.iter().map(|e| usize::from(e.0 < key)).sum()
+    } else {
+        entries.partition_point(|e| e.0 < key)
+    };
+    match entries.get(i) {
+        Some(e) if e.tid() == tid => Ok(i),
+        _ => Err(i),
+    }
+}
 
 impl VClock {
     /// The zero clock, in a `const` context (a `static` primitive's clock).
@@ -165,20 +200,21 @@ impl VClock {
     /// Entry `t`; 0 when not stored.
     #[inline]
     pub fn get(&self, tid: Tid) -> Time {
-        self.0.get(tid.index()).copied().unwrap_or(0)
+        match find(&self.0, tid) {
+            Ok(i) => self.0[i].clock(),
+            Err(_) => 0,
+        }
     }
 
     /// Sets entry `t` to `value`, keeping the canonical form.
     pub fn set(&mut self, tid: Tid, value: Time) {
-        let i = tid.index();
-        if i < self.0.len() {
-            self.0[i] = value;
-            if value == 0 {
-                self.trim();
+        match (find(&self.0, tid), value) {
+            (Ok(i), 0) => {
+                self.0.remove(i);
             }
-        } else if value != 0 {
-            self.0.resize(i + 1, 0);
-            self.0[i] = value;
+            (Ok(i), _) => self.0[i] = Epoch::new(tid, value),
+            (Err(_), 0) => {}
+            (Err(i), _) => self.0.insert(i, Epoch::new(tid, value)),
         }
     }
 
@@ -192,31 +228,114 @@ impl VClock {
     /// soundly after it.
     #[inline]
     pub fn tick(&mut self, tid: Tid) -> Time {
-        let next = self
-            .get(tid)
-            .checked_add(1)
-            .unwrap_or_else(|| tick_overflow(tid));
-        self.set(tid, next);
-        next
+        match find(&self.0, tid) {
+            Ok(i) => {
+                let next = self.0[i]
+                    .clock()
+                    .checked_add(1)
+                    .unwrap_or_else(|| tick_overflow(tid));
+                self.0[i] = Epoch::new(tid, next);
+                next
+            }
+            Err(i) => {
+                self.0.insert(i, Epoch::new(tid, 1));
+                1
+            }
+        }
     }
 
     /// `self ⊔= other`: pointwise maximum.
+    ///
+    /// A sorted merge in place: one pass raises the shared entries and counts the slots
+    /// only `other` has; if there are any, a second pass merges from the back into the
+    /// grown vector. No allocation unless the clock grows past its capacity.
     pub fn join(&mut self, other: &VClock) {
-        if other.0.len() > self.0.len() {
-            self.0.resize(other.0.len(), 0);
+        let theirs = &other.0[..];
+        if theirs.is_empty() {
+            return;
         }
-        for (mine, theirs) in self.0.iter_mut().zip(other.0.iter()) {
-            *mine = (*mine).max(*theirs);
+        if self.0.is_empty() {
+            self.0.extend_from_slice(theirs);
+            return;
         }
-        // Both were canonical, so the longer one's last entry (now ours) is non-zero.
+        let mine = &mut self.0[..];
+        let (mut i, mut j, mut missing) = (0, 0, 0);
+        while j < theirs.len() {
+            let Some(m) = mine.get_mut(i) else {
+                missing += theirs.len() - j;
+                break;
+            };
+            let t = theirs[j];
+            match m.tid().cmp(&t.tid()) {
+                Ordering::Less => i += 1,
+                Ordering::Greater => {
+                    missing += 1;
+                    j += 1;
+                }
+                Ordering::Equal => {
+                    if t.clock() > m.clock() {
+                        *m = t;
+                    }
+                    i += 1;
+                    j += 1;
+                }
+            }
+        }
+        if missing > 0 {
+            let old = self.0.len();
+            self.0.resize(old + missing, Epoch::NONE);
+            let all = &mut self.0[..];
+            // `k - i` is the number of `theirs[..j]` slots missing from `all[..i]`.
+            let (mut i, mut j, mut k) = (old, theirs.len(), old + missing);
+            while k > i {
+                let t = theirs[j - 1];
+                k -= 1;
+                if i > 0 && all[i - 1].tid() >= t.tid() {
+                    if all[i - 1].tid() == t.tid() {
+                        j -= 1; // already raised by the first pass
+                    }
+                    all[k] = all[i - 1];
+                    i -= 1;
+                } else {
+                    all[k] = t;
+                    j -= 1;
+                }
+            }
+        }
         debug_assert!(self.is_canonical());
     }
 
     /// `self ≤ other` pointwise: everything `self` knows, `other` knows; the point
     /// `self` describes happens before (or is) the point `other` describes.
     pub fn le(&self, other: &VClock) -> bool {
-        // Canonical form: a longer `self` has a non-zero entry `other` lacks.
-        self.0.len() <= other.0.len() && self.0.iter().zip(other.0.iter()).all(|(a, b)| a <= b)
+        // Canonical form: with more stored (non-zero) entries, `self` has a slot
+        // `other` lacks.
+        self.0.len() <= other.0.len() && other.first_uncovered(&self.0, |&e| e).is_none()
+    }
+
+    /// The index of the first of `items` whose epoch (`epoch_of`) this clock does not
+    /// cover. `items` must be sorted by the epochs' slots, one item per slot (a clock's
+    /// entries, a read vector). One walk over both, bisecting ahead in `self`.
+    pub(crate) fn first_uncovered<T>(
+        &self,
+        items: &[T],
+        epoch_of: impl Fn(&T) -> Epoch,
+    ) -> Option<usize> {
+        let mut rest = &self.0[..];
+        for (n, item) in items.iter().enumerate() {
+            let e = epoch_of(item);
+            debug_assert!(e.clock() != 0, "hb: a zero epoch in a sorted summary");
+            // The next entry is the common case (clocks with the same slots).
+            let found = match rest.first() {
+                Some(r) if r.tid() == e.tid() => Ok(0),
+                _ => find(rest, e.tid()),
+            };
+            match found {
+                Ok(i) if e.clock() <= rest[i].clock() => rest = &rest[i + 1..],
+                _ => return Some(n),
+            }
+        }
+        None
     }
 
     /// The epoch `self[t]@t`.
@@ -225,7 +344,8 @@ impl VClock {
         Epoch::new(tid, self.get(tid))
     }
 
-    /// Number of stored entries (one past the highest non-zero slot).
+    /// Number of stored entries: the slots whose entry is non-zero (the clock's memory
+    /// footprint, not the highest slot it knows).
     #[inline]
     pub fn len(&self) -> usize {
         self.0.len()
@@ -237,24 +357,13 @@ impl VClock {
         self.0.is_empty()
     }
 
-    /// The non-zero entries, as `(slot, value)`.
+    /// The non-zero entries, as `(slot, value)`, in increasing slot order.
     pub fn iter(&self) -> impl Iterator<Item = (Tid, Time)> + '_ {
-        self.0
-            .iter()
-            .enumerate()
-            .filter(|(_, &v)| v != 0)
-            .map(|(i, &v)| (Tid(i as u32), v))
-    }
-
-    /// Drops trailing zeros (restores the canonical form).
-    fn trim(&mut self) {
-        while self.0.last() == Some(&0) {
-            self.0.pop();
-        }
+        self.0.iter().map(|e| (e.tid(), e.clock()))
     }
 
     fn is_canonical(&self) -> bool {
-        self.0.last() != Some(&0)
+        self.0.iter().all(|e| e.clock() != 0) && self.0.windows(2).all(|w| w[0].tid() < w[1].tid())
     }
 }
 
@@ -286,9 +395,12 @@ impl PartialOrd for VClock {
     }
 }
 
+/// `{slot: value, ...}` over the non-zero entries.
 impl fmt::Debug for VClock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.0.iter()).finish()
+        f.debug_map()
+            .entries(self.0.iter().map(|e| (e.tid().as_u32(), e.clock())))
+            .finish()
     }
 }
 
@@ -340,7 +452,7 @@ mod tests {
         let mut c = VClock::new();
         assert_eq!(c.get(Tid::new(100)), 0);
         c.set(Tid::new(3), 4);
-        assert_eq!(c.len(), 4);
+        assert_eq!(c.len(), 1, "only the non-zero entry is stored");
         c.set(Tid::new(3), 0);
         assert!(c.is_empty());
         assert_eq!(c, VClock::new());
@@ -399,8 +511,116 @@ mod tests {
         let mut dst = vc(&[9, 9, 9, 9, 9, 9, 9, 9, 9, 9]);
         dst.clone_from(&vc(&[1]));
         assert_eq!(dst, vc(&[1]));
-        assert_eq!(format!("{dst:?}"), "[1]");
+        assert_eq!(format!("{dst:?}"), "{0: 1}");
+        assert_eq!(format!("{:?}", vc(&[0, 2, 0, 4])), "{1: 2, 3: 4}");
         let entries: Vec<_> = vc(&[0, 2, 0, 4]).iter().collect();
         assert_eq!(entries, vec![(Tid::new(1), 2), (Tid::new(3), 4)]);
+    }
+
+    /// A clock with the given `(slot, value)` entries.
+    fn sparse(entries: &[(u32, Time)]) -> VClock {
+        entries.iter().map(|&(t, v)| (Tid::new(t), v)).collect()
+    }
+
+    #[test]
+    fn storage_is_proportional_to_known_slots_not_the_highest_slot() {
+        let mut c = VClock::new();
+        c.set(Tid::new(1_000_000), 3);
+        c.set(Tid::new(7), 1);
+        assert_eq!(c.len(), 2);
+        assert_eq!(c.get(Tid::new(1_000_000)), 3);
+        assert_eq!(c.get(Tid::new(999_999)), 0);
+        let entries: Vec<_> = c.iter().collect();
+        assert_eq!(entries, vec![(Tid::new(7), 1), (Tid::new(1_000_000), 3)]);
+        assert_eq!(c.tick(Tid::new(500)), 1);
+        assert_eq!(c.len(), 3);
+        c.set(Tid::new(7), 0);
+        assert_eq!(c, sparse(&[(500, 1), (1_000_000, 3)]));
+    }
+
+    #[test]
+    fn long_clocks_bisect() {
+        // Past the linear-scan length, with gaps.
+        let c = sparse(&(0..100).map(|i| (3 * i, i + 1)).collect::<Vec<_>>());
+        assert_eq!(c.len(), 100);
+        for t in 0..310 {
+            let want = if t % 3 == 0 && t < 300 { t / 3 + 1 } else { 0 };
+            assert_eq!(c.get(Tid::new(t)), want, "slot {t}");
+        }
+        let mut d = c.clone();
+        d.set(Tid::new(151), 9);
+        d.set(Tid::new(150), 0);
+        assert_eq!(d.len(), 100);
+        assert!(!c.le(&d) && !d.le(&c));
+    }
+
+    #[test]
+    fn sorted_merge_join_interleaves_and_raises() {
+        let mut a = sparse(&[(1, 5), (4, 1), (9, 2)]);
+        a.join(&sparse(&[(0, 1), (4, 3), (5, 1), (9, 1), (12, 7)]));
+        assert_eq!(
+            a,
+            sparse(&[(0, 1), (1, 5), (4, 3), (5, 1), (9, 2), (12, 7)])
+        );
+        let mut b = sparse(&[(2, 2)]);
+        b.join(&sparse(&[(2, 1)]));
+        assert_eq!(b, sparse(&[(2, 2)]));
+        let mut e = VClock::new();
+        e.join(&b);
+        assert_eq!(e, b);
+        b.join(&VClock::new());
+        assert_eq!(b, sparse(&[(2, 2)]));
+    }
+
+    /// Every operation against a dense model, on pseudo-random sparse clocks of
+    /// assorted lengths (inline, linear scan, bisection).
+    #[test]
+    fn operations_match_a_dense_model() {
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        const SLOTS: usize = 40;
+        let random = |next: &mut dyn FnMut() -> u64| {
+            let density = next() % 4;
+            let mut dense = [0 as Time; SLOTS];
+            for v in dense.iter_mut() {
+                if next() % 4 <= density {
+                    *v = (next() % 4) as Time;
+                }
+            }
+            dense
+        };
+        let to_clock = |d: &[Time; SLOTS]| vc(d);
+        for _ in 0..3000 {
+            let (da, db) = (random(&mut next), random(&mut next));
+            let (a, b) = (to_clock(&da), to_clock(&db));
+            assert_eq!(a.len(), da.iter().filter(|&&v| v != 0).count());
+            for t in 0..SLOTS + 2 {
+                let want = da.get(t).copied().unwrap_or(0);
+                assert_eq!(a.get(Tid::new(t as u32)), want);
+            }
+            let le = da.iter().zip(&db).all(|(x, y)| x <= y);
+            assert_eq!(a.le(&b), le, "{a:?} <= {b:?}");
+            assert_eq!(a == b, da == db);
+            let mut j = a.clone();
+            j.join(&b);
+            let mut dj = da;
+            for (x, y) in dj.iter_mut().zip(&db) {
+                *x = (*x).max(*y);
+            }
+            assert_eq!(j, to_clock(&dj), "{a:?} join {b:?}");
+            assert!(j.is_canonical());
+            assert!(a.le(&j) && b.le(&j));
+            let t = Tid::new((next() % SLOTS as u64) as u32);
+            let mut k = a.clone();
+            let v = k.tick(t);
+            assert_eq!(v, da[t.index()] + 1);
+            assert_eq!(k.get(t), v);
+            assert!(a < k);
+        }
     }
 }

@@ -280,8 +280,12 @@ impl Sched {
             leaks: Vec::new(),
             replay_error: None,
             no_switch: 0,
-            race: (cfg.detect_races && crate::race::ENABLED)
-                .then(|| Box::new(crate::race::RaceRun::new(cfg.history_size > 0, cfg.halt_on_error))),
+            race: (cfg.detect_races && crate::race::ENABLED).then(|| {
+                Box::new(crate::race::RaceRun::new(
+                    cfg.history_size > 0,
+                    cfg.halt_on_error,
+                ))
+            }),
         })
     }
 
