@@ -146,8 +146,8 @@ impl fmt::Debug for Epoch {
 /// slot (one `u64` each), so a clock costs memory for the goroutines it has heard of,
 /// not for the highest slot it has heard of. A goroutine forked by a parent that never
 /// learned about its siblings holds two entries however many siblings run. Up to
-/// [`INLINE`] entries live inline (the same 40 bytes the old dense form took), more on
-/// the heap. Lookups scan linearly while the clock is short and binary-search beyond.
+/// four entries live inline (the same 40 bytes the old dense form took), more on
+/// the heap. Lookups bisect (branch-free).
 ///
 /// The stored form is canonical (strictly increasing slots, no zero value; see the
 /// module invariants), so `==` and `Hash` are semantic equality.
@@ -158,10 +158,7 @@ impl fmt::Debug for Epoch {
 pub struct VClock(SmallVec<[Epoch; INLINE]>);
 
 /// Entries a [`VClock`] stores without allocating.
-pub const INLINE: usize = 4;
-
-/// Up to this many entries, [`find`] scans linearly instead of bisecting.
-const LINEAR_SCAN: usize = 16;
+const INLINE: usize = 4;
 
 const _: () = assert!(std::mem::size_of::<VClock>() <= 40);
 
@@ -173,12 +170,9 @@ fn find(entries: &[Epoch], tid: Tid) -> Result<usize, usize> {
     // every epoch of a smaller slot, so the first entry `>= key` is `tid`'s or the
     // insertion point.
     let key = Epoch::new(tid, 0).0;
-    let i = if entries.len() <= LINEAR_SCAN {
-        // Branch-free: the number of entries below `key` is its position.
-        entries.iter().map(|e| usize::from(e.0 < key)).sum()
-    } else {
-        entries.partition_point(|e| e.0 < key)
-    };
+    // std's bisection is branch-free; measured faster than a linear scan from two
+    // entries up.
+    let i = entries.partition_point(|e| e.0 < key);
     match entries.get(i) {
         Some(e) if e.tid() == tid => Ok(i),
         _ => Err(i),
@@ -540,7 +534,7 @@ mod tests {
 
     #[test]
     fn long_clocks_bisect() {
-        // Past the linear-scan length, with gaps.
+        // Many entries (on the heap), with gaps between slots.
         let c = sparse(&(0..100).map(|i| (3 * i, i + 1)).collect::<Vec<_>>());
         assert_eq!(c.len(), 100);
         for t in 0..310 {
@@ -573,7 +567,7 @@ mod tests {
     }
 
     /// Every operation against a dense model, on pseudo-random sparse clocks of
-    /// assorted lengths (inline, linear scan, bisection).
+    /// assorted lengths (inline and on the heap).
     #[test]
     fn operations_match_a_dense_model() {
         let mut seed = 0x9E37_79B9_7F4A_7C15u64;
