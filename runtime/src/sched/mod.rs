@@ -326,18 +326,49 @@ impl Sched {
     /// Picks who runs next among the run queue and `cur` (the current goroutine, when
     /// it is still runnable). Removes the pick from the queue and, when the pick is
     /// not `cur`, queues `cur`. Records the decision when there was a choice.
+    ///
+    /// Fast path (Random, the default): one draw, and the pick's queue entry is
+    /// overwritten with `cur` in place. The order of `runq` means nothing to Random,
+    /// PCT or Replay (they choose by draw, priority or id), only to RoundRobin, which
+    /// keeps strict FIFO handover (pop the front, queue `cur` at the back).
+    #[inline]
     fn decide(&mut self, cur: Option<u32>) -> Option<u32> {
-        let n = self.runq.len() + cur.is_some() as usize;
-        if n == 0 {
-            return None;
+        let len = self.runq.len();
+        if len == 0 {
+            return cur;
         }
-        if n == 1 {
-            return Some(cur.unwrap_or_else(|| self.runq.pop_front().expect("n == 1")));
+        if len == 1 && cur.is_none() {
+            return self.runq.pop_front();
         }
         self.decisions += 1;
-        // Index into runq; runq.len() means `cur`.
-        let idx = match &mut self.chooser {
-            Chooser::Random => self.rng.below(n),
+        let idx = match self.chooser {
+            Chooser::Random => self.rng.below(len + cur.is_some() as usize),
+            _ => self.choose_index(cur),
+        };
+        let pick = if idx == len {
+            cur.expect("index runq.len() means cur")
+        } else if matches!(self.chooser, Chooser::RoundRobin) {
+            let s = self.runq.pop_front().expect("runq is not empty");
+            if let Some(c) = cur {
+                self.runq.push_back(c);
+            }
+            s
+        } else {
+            match cur {
+                Some(c) => std::mem::replace(&mut self.runq[idx], c),
+                None => self.runq.swap_remove_back(idx).expect("index in range"),
+            }
+        };
+        self.record.push(self.gs[pick as usize].id);
+        Some(pick)
+    }
+
+    /// The index `decide` picks for the strategies other than Random: into `runq`,
+    /// or `runq.len()` for `cur`. At least two candidates.
+    #[inline(never)]
+    fn choose_index(&mut self, cur: Option<u32>) -> usize {
+        match &mut self.chooser {
+            Chooser::Random => self.rng.below(self.runq.len() + cur.is_some() as usize),
             Chooser::RoundRobin => 0,
             Chooser::Pct {
                 change_points,
@@ -384,22 +415,7 @@ impl Sched {
                     }
                 }
             }
-        };
-        let pick = if idx == self.runq.len() {
-            cur.expect("index runq.len() means cur")
-        } else {
-            let s = match self.chooser {
-                Chooser::RoundRobin => self.runq.remove(idx),
-                _ => self.runq.swap_remove_back(idx),
-            }
-            .expect("index in range");
-            if let Some(c) = cur {
-                self.runq.push_back(c);
-            }
-            s
-        };
-        self.record.push(self.gs[pick as usize].id);
-        Some(pick)
+        }
     }
 
     #[cold]
@@ -621,19 +637,24 @@ pub fn record_fatal(msg: &str) {
     sr.ending = true;
 }
 
-/// Suspends the running goroutine back to the loop.
+/// Suspends the running goroutine `g` back to the loop.
 ///
 /// # Safety
-/// Must run on a goroutine of this thread's run, with no `&mut Sched` alive.
+/// Must run on a goroutine of this thread's run, `g` being its record
+/// ([`current_g_ptr`]), with no `&mut Sched` alive.
 #[inline]
-unsafe fn switch_out(sw: Switch) {
-    let g = current_g_ptr();
+unsafe fn switch_out(g: *const G, sw: Switch) {
     // SAFETY: per the contract, `g` is the running goroutine and its yielder is valid
     // for the coroutine's life.
     let cmd = unsafe { (*(*g).yielder).suspend(sw) };
     if cmd == Cmd::Teardown {
-        std::panic::resume_unwind(Box::new(Teardown));
+        teardown_unwind();
     }
+}
+
+#[cold]
+fn teardown_unwind() -> ! {
+    std::panic::resume_unwind(Box::new(Teardown))
 }
 
 // ── goroutine-side API (used by every primitive) ────────────────────────────────
@@ -695,30 +716,26 @@ pub fn sched_point() {
 #[inline(never)]
 unsafe fn sched_point_in(s: *mut Sched) {
     // SAFETY: per the contract; the borrow ends before any switch.
-    let next = unsafe {
+    let (g, sw) = unsafe {
         let sr = &mut *s;
         sr.steps += 1;
+        let g = sr.cur_g;
         if sr.must_stop() {
-            Some(None)
-        } else if sr.runq.is_empty() {
-            None
+            (g, Switch::Idle)
         } else {
             let cur = sr.current;
-            let pick = sr.decide(Some(cur)).expect("cur is a candidate");
-            if pick == cur {
-                None
-            } else {
-                sr.gs[cur as usize].state = GState::Runnable;
-                Some(Some(pick))
+            match sr.decide(Some(cur)) {
+                Some(pick) if pick != cur => {
+                    // `g` is `cur`'s record (the loop set both before resuming it).
+                    (*g).state = GState::Runnable;
+                    (g, Switch::To(pick))
+                }
+                _ => return,
             }
         }
     };
-    match next {
-        None => {}
-        // SAFETY: no borrow of Sched is alive here.
-        Some(Some(n)) => unsafe { switch_out(Switch::To(n)) },
-        Some(None) => unsafe { switch_out(Switch::Idle) },
-    }
+    // SAFETY: no borrow of Sched is alive here; `g` is the running goroutine.
+    unsafe { switch_out(g, sw) }
 }
 
 /// `gosched`, a `select!` whose default ran, a failed `try_*`: a scheduling point
@@ -769,16 +786,17 @@ pub fn park_forever(reason: WaitReason) {
 #[track_caller]
 fn park_inner(reason: WaitReason, forever: bool) {
     let s = sched_or_panic("a blocking operation");
-    let g = current_g_ptr() as *mut G;
+    // SAFETY: this thread's live scheduler; a plain read.
+    let g = unsafe { (*s).cur_g };
     if g.is_null() {
         outside_run("a blocking operation");
     }
-    // SAFETY: this thread's run, on one of its goroutines; the borrow ends before the
-    // switch.
     // SAFETY: as below.
     if unsafe { (*s).tearing_down } {
         park_during_teardown(g);
     }
+    // SAFETY: this thread's run, on one of its goroutines (`g`); the borrow ends
+    // before the switch.
     let next = unsafe {
         let sr = &mut *s;
         sr.steps += 1;
@@ -794,12 +812,15 @@ fn park_inner(reason: WaitReason, forever: bool) {
             sr.decide(None)
         }
     };
-    // SAFETY: no borrow of Sched is alive.
+    // SAFETY: no borrow of Sched is alive; `g` is the running goroutine.
     unsafe {
-        switch_out(match next {
-            Some(n) => Switch::To(n),
-            None => Switch::Idle,
-        })
+        switch_out(
+            g,
+            match next {
+                Some(n) => Switch::To(n),
+                None => Switch::Idle,
+            },
+        )
     }
 }
 
@@ -828,11 +849,16 @@ pub struct GRef {
 #[inline]
 #[track_caller]
 pub fn current() -> GRef {
-    let g = current_g_ptr();
+    let s = sched_ptr();
+    // SAFETY: this thread's live scheduler when non-null; a plain read.
+    let g = if s.is_null() {
+        std::ptr::null()
+    } else {
+        unsafe { (*s).cur_g }
+    };
     if g.is_null() {
         outside_run("a blocking operation");
     }
-    let s = sched_ptr();
     // SAFETY: this thread's run; read-only access to plain fields.
     unsafe {
         GRef {

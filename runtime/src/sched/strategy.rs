@@ -71,8 +71,21 @@ impl Record {
     }
 
     pub fn encode(&self) -> String {
-        // Hand-rolled digits: a long run has millions of decisions.
-        fn digits(out: &mut Vec<u8>, mut v: u64) {
+        // Hand-rolled digits: a long run has millions of decisions, most of them
+        // small goroutine ids that were not repeated, so the one- and two-digit
+        // cases are written without a division loop or a copy.
+        #[inline]
+        fn digits(out: &mut Vec<u8>, v: u64) {
+            if v < 10 {
+                out.push(b'0' + v as u8);
+            } else if v < 100 {
+                out.extend_from_slice(&[b'0' + (v / 10) as u8, b'0' + (v % 10) as u8]);
+            } else {
+                digits_long(out, v);
+            }
+        }
+        #[cold]
+        fn digits_long(out: &mut Vec<u8>, mut v: u64) {
             let mut buf = [0u8; 20];
             let mut i = buf.len();
             loop {
@@ -172,5 +185,30 @@ impl Chooser {
             Chooser::Pct { .. } => depth_floor + 1 + (rng.next_u64() >> 2) as i64,
             _ => 0,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Record;
+
+    #[test]
+    fn record_round_trips_through_text() {
+        let values: Vec<u64> = [0, 1, 1, 1, 9, 10, 10, 42, 99, 100, 101, 12345, u64::MAX, 7]
+            .into_iter()
+            .chain(std::iter::repeat_n(3, 250))
+            .chain([u64::MAX - 1, 5])
+            .collect();
+        let mut r = Record::default();
+        for &v in &values {
+            r.push(v);
+        }
+        let text = r.encode();
+        assert!(
+            text.starts_with("0.1*3.9.10*2.42.99.100.101.12345."),
+            "{text}"
+        );
+        assert!(text.contains(".7.3*250."), "{text}");
+        assert_eq!(Record::decode(&text).unwrap(), values);
     }
 }
