@@ -121,10 +121,22 @@ pub struct G {
     guarded: bool,
     yielder: *const Yielder<Cmd, Switch>,
     created_loc: &'static Location<'static>,
-    created_pcs: Pcs,
+    /// Return addresses of the `go` statement's stack, innermost first: the first
+    /// `created_len` entries (a fixed array, walked in place at every spawn).
+    created_pcs: [usize; CREATED_FRAMES],
+    created_len: u8,
     prio: i64,
     /// Parked where nothing can ever wake it (nil channel, `select {}`).
     forever: bool,
+}
+
+/// Frames of a goroutine's creation stack that are kept.
+const CREATED_FRAMES: usize = 8;
+
+impl G {
+    fn created_pcs(&self) -> Pcs {
+        Pcs::from_slice(&self.created_pcs[..self.created_len as usize])
+    }
 }
 
 /// A goroutine's dump before symbolization.
@@ -160,8 +172,10 @@ pub struct Sched {
     current: u32,
     /// The running goroutine's record (null in scheduler context).
     cur_g: *mut G,
-    /// After main returned: the step count at which the after-main phase ends.
-    stop_step: u64,
+    /// The run stops at the next switch once `steps >= stop_at`: 0 once it is
+    /// ending ([`Sched::end`]), the after-main step bound after main returned with
+    /// leak_check, `u64::MAX` before.
+    stop_at: u64,
     next_goid: u64,
     live: usize,
     rng: Rng,
@@ -176,7 +190,6 @@ pub struct Sched {
     main_done: bool,
     main_done_steps: u64,
     main_done_at: u64,
-    ending: bool,
     tearing_down: bool,
     spin_streak: u32,
     leak_check: bool,
@@ -248,7 +261,7 @@ impl Sched {
             runq: VecDeque::new(),
             current: NONE,
             cur_g: std::ptr::null_mut(),
-            stop_step: u64::MAX,
+            stop_at: u64::MAX,
             next_goid: 1,
             live: 0,
             rng,
@@ -263,7 +276,6 @@ impl Sched {
             main_done: false,
             main_done_steps: 0,
             main_done_at: 0,
-            ending: false,
             tearing_down: false,
             spin_streak: 0,
             leak_check: cfg.leak_check,
@@ -275,11 +287,14 @@ impl Sched {
         })
     }
 
+    /// Creates a goroutine running `f` and queues it. `creator` is the spawning
+    /// goroutine's frame pointer and stack bounds, walked into the creation PCs
+    /// (in place: a reused `G` keeps its buffers).
     fn spawn<F: FnOnce() + Send + 'static>(
         &mut self,
         f: F,
         loc: &'static Location<'static>,
-        pcs: Pcs,
+        creator: Option<(usize, usize, usize)>,
     ) -> u32 {
         let st = stack::alloc();
         let (lo, hi) = st.bounds();
@@ -293,31 +308,45 @@ impl Sched {
         let id = self.next_goid;
         self.next_goid += 1;
         let prio = self.chooser.initial_priority(&mut self.rng, self.pct_depth);
-        let g = G {
-            id,
-            coro: Some(coro),
-            state: GState::Runnable,
-            reason: WaitReason::Sleep,
-            park_fp: 0,
-            lo,
-            hi,
-            guarded,
-            yielder: std::ptr::null(),
-            created_loc: loc,
-            created_pcs: pcs,
-            prio,
-            forever: false,
-        };
         let slot = match self.free_slots.pop() {
-            Some(s) => {
-                *self.gs[s as usize] = g;
-                s
-            }
+            Some(s) => s,
             None => {
-                self.gs.push(Box::new(g));
+                self.gs.push(Box::new(G {
+                    id: 0,
+                    coro: None,
+                    state: GState::Dead,
+                    reason: WaitReason::Sleep,
+                    park_fp: 0,
+                    lo: 0,
+                    hi: 0,
+                    guarded: false,
+                    yielder: std::ptr::null(),
+                    created_loc: loc,
+                    created_pcs: [0; CREATED_FRAMES],
+                    created_len: 0,
+                    prio: 0,
+                    forever: false,
+                }));
                 (self.gs.len() - 1) as u32
             }
         };
+        let g = &mut *self.gs[slot as usize];
+        g.id = id;
+        g.coro = Some(coro);
+        g.state = GState::Runnable;
+        g.reason = WaitReason::Sleep;
+        g.park_fp = 0;
+        g.lo = lo;
+        g.hi = hi;
+        g.guarded = guarded;
+        g.yielder = std::ptr::null();
+        g.created_loc = loc;
+        g.created_len = match creator {
+            Some((fp, clo, chi)) => capture::walk_array(&mut g.created_pcs, fp, clo, chi) as u8,
+            None => 0,
+        };
+        g.prio = prio;
+        g.forever = false;
         self.live += 1;
         self.runq.push_back(slot);
         slot
@@ -337,9 +366,26 @@ impl Sched {
         if len == 0 {
             return cur;
         }
-        if len == 1 && cur.is_none() {
-            return self.runq.pop_front();
+        match cur {
+            None if len == 1 => self.runq.pop_front(),
+            Some(c) if matches!(self.chooser, Chooser::Random) => {
+                self.decisions += 1;
+                let idx = self.rng.below(len + 1);
+                let pick = match self.runq.get_mut(idx) {
+                    Some(q) => std::mem::replace(q, c),
+                    None => c,
+                };
+                self.record.push(self.gs[pick as usize].id);
+                Some(pick)
+            }
+            _ => Some(self.decide_slow(cur)),
         }
+    }
+
+    /// `decide` with at least two candidates, other than Random's keep-or-swap.
+    #[inline(never)]
+    fn decide_slow(&mut self, cur: Option<u32>) -> u32 {
+        let len = self.runq.len();
         self.decisions += 1;
         let idx = match self.chooser {
             Chooser::Random => self.rng.below(len + cur.is_some() as usize),
@@ -360,12 +406,11 @@ impl Sched {
             }
         };
         self.record.push(self.gs[pick as usize].id);
-        Some(pick)
+        pick
     }
 
     /// The index `decide` picks for the strategies other than Random: into `runq`,
     /// or `runq.len()` for `cur`. At least two candidates.
-    #[inline(never)]
     fn choose_index(&mut self, cur: Option<u32>) -> usize {
         match &mut self.chooser {
             Chooser::Random => self.rng.below(self.runq.len() + cur.is_some() as usize),
@@ -438,16 +483,22 @@ impl Sched {
                 ),
             });
         }
-        self.ending = true;
+        self.end();
     }
 
     /// Whether the run must stop at the next switch.
     #[inline]
     fn must_stop(&self) -> bool {
-        // `ending` covers a panic, a deadlock, main's return without leak_check and
-        // the after-main time bound (set where time advances); `stop_step` the
-        // after-main step bound.
-        self.ending || self.steps > self.stop_step
+        // One compare: `end` (a panic, a deadlock, main's return without
+        // leak_check, the after-main time bound) sets `stop_at` to 0; the after-main
+        // step bound lowers it to that step.
+        self.steps >= self.stop_at
+    }
+
+    /// The run ends at the next switch.
+    #[inline]
+    fn end(&mut self) {
+        self.stop_at = 0;
     }
 
     fn add_timer(&mut self, when: u64, action: Action) {
@@ -477,7 +528,7 @@ impl Sched {
             reason: g.reason.as_str(),
             pcs: capture::walk(g.park_fp, g.lo, g.hi, capture::MAX_FRAMES),
             created_loc: (g.id != 1).then_some(g.created_loc),
-            created_pcs: g.created_pcs.clone(),
+            created_pcs: g.created_pcs(),
         }
     }
 
@@ -524,7 +575,7 @@ unsafe fn fire_next_timer(s: *mut Sched) -> bool {
             sr.now = e.when;
         }
         if sr.main_done && sr.now - sr.main_done_at > AFTER_MAIN_NANOS {
-            sr.ending = true; // the after-main phase's time bound
+            sr.end(); // the after-main phase's time bound
         }
         e
     };
@@ -581,7 +632,7 @@ fn goroutine_panicked(payload: Box<dyn std::any::Any + Send>) {
         let id = unsafe { (*g).id };
         let pcs = crate::panic_hook::take_panic_pcs();
         // SAFETY: as above.
-        let (loc, cpcs) = unsafe { ((*g).created_loc, (*g).created_pcs.clone()) };
+        let (loc, cpcs) = unsafe { ((*g).created_loc, (*g).created_pcs()) };
         sr.panic = Some(RawPanic {
             message,
             fatal: false,
@@ -594,7 +645,7 @@ fn goroutine_panicked(payload: Box<dyn std::any::Any + Send>) {
             },
         });
     }
-    sr.ending = true;
+    sr.end();
 }
 
 /// Records Go's `fatal error:` for the running goroutine (first one wins) and marks
@@ -619,7 +670,7 @@ pub fn record_fatal(msg: &str) {
                 (*g).lo,
                 (*g).hi,
                 (*g).created_loc,
-                (*g).created_pcs.clone(),
+                (*g).created_pcs(),
             )
         };
         sr.panic = Some(RawPanic {
@@ -634,7 +685,7 @@ pub fn record_fatal(msg: &str) {
             },
         });
     }
-    sr.ending = true;
+    sr.end();
 }
 
 /// Suspends the running goroutine `g` back to the loop.
@@ -666,15 +717,15 @@ pub fn go<F: FnOnce() + Send + 'static>(f: F) {
     let loc = Location::caller();
     let s = sched_or_panic("gosan::go");
     let g = current_g_ptr();
-    let pcs = if g.is_null() {
-        Pcs::new()
+    let creator = if g.is_null() {
+        None
     } else {
         // SAFETY: the running goroutine's record; bounds are its own stack.
         let (lo, hi) = unsafe { ((*g).lo, (*g).hi) };
-        capture::walk(capture::frame_pointer(), lo, hi, 8)
+        Some((capture::frame_pointer(), lo, hi))
     };
     // SAFETY: this thread's run; short exclusive access.
-    unsafe { (*s).spawn(f, loc, pcs) };
+    unsafe { (*s).spawn(f, loc, creator) };
     sched_point();
 }
 
@@ -685,7 +736,7 @@ pub fn go_from_timer<F: FnOnce() + Send + 'static>(f: F, loc: &'static Location<
         return;
     }
     // SAFETY: this thread's run; short exclusive access.
-    unsafe { (*s).spawn(f, loc, Pcs::new()) };
+    unsafe { (*s).spawn(f, loc, None) };
 }
 
 /// A scheduling point: the strategy may hand the CPU to another runnable goroutine.
@@ -913,7 +964,7 @@ pub fn choose(n: usize) -> usize {
                             "strategy=replay: the schedule diverged at a select with {n} ready arms (recorded: {v:?}); the program or its inputs changed since the schedule was recorded"
                         ));
                     }
-                    sr.ending = true;
+                    sr.end();
                     0
                 }
             }
@@ -1017,7 +1068,7 @@ pub fn run_main<F: FnOnce() + Send + 'static>(
     SCHED.with(|c| c.set(s));
     // SAFETY: `s` points at `sched`, alive until the end of this function; from here
     // on it is only used through the raw pointer.
-    let main_slot = unsafe { (*s).spawn(f, Location::caller(), Pcs::new()) };
+    let main_slot = unsafe { (*s).spawn(f, Location::caller(), None) };
     // SAFETY: as above.
     unsafe {
         (*s).main_slot = main_slot;
@@ -1116,9 +1167,10 @@ unsafe fn finished(s: *mut Sched, slot: u32) -> Option<u32> {
         sr.main_done_steps = sr.steps;
         sr.main_done_at = sr.now;
         if sr.leak_check {
-            sr.stop_step = sr.steps + AFTER_MAIN_STEPS;
+            // Past `steps + AFTER_MAIN_STEPS`; never later than an end already set.
+            sr.stop_at = sr.stop_at.min(sr.steps + AFTER_MAIN_STEPS + 1);
         } else {
-            sr.ending = true; // main's return ends the run, as in Go
+            sr.end(); // main's return ends the run, as in Go
         }
     }
     if sr.must_stop() {
@@ -1151,7 +1203,7 @@ unsafe fn idle(s: *mut Sched) -> Option<u32> {
             } else {
                 sr.deadlock = dumps;
             }
-            sr.ending = true;
+            sr.end();
             return None;
         }
     }

@@ -71,32 +71,46 @@ impl Record {
     }
 
     pub fn encode(&self) -> String {
-        // Hand-rolled digits: a long run has millions of decisions, most of them
-        // small goroutine ids that were not repeated, so the one- and two-digit
-        // cases are written without a division loop or a copy.
+        // Hand-rolled digits: a long run has millions of decisions, mostly small
+        // goroutine ids. No division loop for one digit, and no `memcpy` call (a
+        // variable-length `extend_from_slice`) for the others.
         #[inline]
         fn digits(out: &mut Vec<u8>, v: u64) {
             if v < 10 {
                 out.push(b'0' + v as u8);
-            } else if v < 100 {
-                out.extend_from_slice(&[b'0' + (v / 10) as u8, b'0' + (v % 10) as u8]);
             } else {
                 digits_long(out, v);
             }
         }
-        #[cold]
         fn digits_long(out: &mut Vec<u8>, mut v: u64) {
+            const PAIRS: &[u8; 200] = b"\
+                0001020304050607080910111213141516171819\
+                2021222324252627282930313233343536373839\
+                4041424344454647484950515253545556575859\
+                6061626364656667686970717273747576777879\
+                8081828384858687888990919293949596979899";
+            // Digits left-aligned in a fixed buffer, copied whole (a fixed-size copy
+            // is a few moves), then the tail past the number is cut off.
+            let len = v.ilog10() as usize + 1;
             let mut buf = [0u8; 20];
-            let mut i = buf.len();
-            loop {
-                i -= 1;
-                buf[i] = b'0' + (v % 10) as u8;
-                v /= 10;
-                if v == 0 {
-                    break;
-                }
+            let mut i = len;
+            while v >= 100 {
+                let r = (v % 100) as usize * 2;
+                v /= 100;
+                i -= 2;
+                buf[i] = PAIRS[r];
+                buf[i + 1] = PAIRS[r + 1];
             }
-            out.extend_from_slice(&buf[i..]);
+            if v >= 10 {
+                let r = v as usize * 2;
+                buf[i - 2] = PAIRS[r];
+                buf[i - 1] = PAIRS[r + 1];
+            } else {
+                buf[i - 1] = b'0' + v as u8;
+            }
+            let start = out.len();
+            out.extend_from_slice(&buf);
+            out.truncate(start + len);
         }
         let mut out = Vec::with_capacity(self.runs.len() * 3);
         for (i, &(v, n)) in self.runs.iter().enumerate() {
