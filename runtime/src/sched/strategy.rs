@@ -114,6 +114,16 @@ impl Record {
         }
         let mut out = Vec::with_capacity(self.runs.len() * 3);
         for (i, &(v, n)) in self.runs.iter().enumerate() {
+            // Common shapes first, each one fixed-size append: `.v`, `.v*n`.
+            if i > 0 && v < 10 && n < 10 {
+                let d = b'0' + v as u8;
+                if n == 1 {
+                    out.extend_from_slice(&[b'.', d]);
+                } else {
+                    out.extend_from_slice(&[b'.', d, b'*', b'0' + n as u8]);
+                }
+                continue;
+            }
             if i > 0 {
                 out.push(b'.');
             }
