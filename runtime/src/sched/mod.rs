@@ -360,7 +360,7 @@ impl Sched {
     /// overwritten with `cur` in place. The order of `runq` means nothing to Random,
     /// PCT or Replay (they choose by draw, priority or id), only to RoundRobin, which
     /// keeps strict FIFO handover (pop the front, queue `cur` at the back).
-    #[inline]
+    #[inline(always)]
     fn decide(&mut self, cur: Option<u32>) -> Option<u32> {
         let len = self.runq.len();
         if len == 0 {
@@ -378,11 +378,18 @@ impl Sched {
                 self.record.push(self.gs[pick as usize].id);
                 Some(pick)
             }
+            None if matches!(self.chooser, Chooser::Random) => {
+                self.decisions += 1;
+                let idx = self.rng.below(len);
+                let pick = self.runq.swap_remove_back(idx).expect("index in range");
+                self.record.push(self.gs[pick as usize].id);
+                Some(pick)
+            }
             _ => Some(self.decide_slow(cur)),
         }
     }
 
-    /// `decide` with at least two candidates, other than Random's keep-or-swap.
+    /// `decide` with at least two candidates, for the strategies other than Random.
     #[inline(never)]
     fn decide_slow(&mut self, cur: Option<u32>) -> u32 {
         let len = self.runq.len();
