@@ -58,3 +58,34 @@ pub fn walk(mut fp: usize, lo: usize, hi: usize, max: usize) -> Pcs {
     }
     out
 }
+
+/// [`walk`] into a fixed array (at most `N` frames, no `SmallVec` push per frame);
+/// returns how many entries were written.
+#[inline]
+pub fn walk_array<const N: usize>(
+    out: &mut [usize; N],
+    mut fp: usize,
+    lo: usize,
+    hi: usize,
+) -> usize {
+    let word = std::mem::size_of::<usize>();
+    let mut n = 0;
+    while n < N {
+        if fp < lo || fp.checked_add(2 * word).is_none_or(|e| e > hi) || fp % word != 0 {
+            break;
+        }
+        // SAFETY: `fp` and `fp + word` lie inside [lo, hi), the live goroutine stack
+        // (checked just above), which is mapped read-write.
+        let (next, ret) = unsafe { (*(fp as *const usize), *((fp + word) as *const usize)) };
+        if ret == 0 {
+            break;
+        }
+        out[n] = ret;
+        n += 1;
+        if next <= fp {
+            break;
+        }
+        fp = next;
+    }
+    n
+}

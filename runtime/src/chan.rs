@@ -302,14 +302,23 @@ struct Dequeue<'a, T> {
 }
 
 impl<T> Drop for Dequeue<'_, T> {
+    #[inline]
     fn drop(&mut self) {
         if self.armed {
-            let mut st = self.inner.state.lock();
-            if self.send {
-                st.sendq.remove(self.w);
-            } else {
-                st.recvq.remove(self.w);
-            }
+            self.remove();
+        }
+    }
+}
+
+impl<T> Dequeue<'_, T> {
+    #[cold]
+    #[inline(never)]
+    fn remove(&mut self) {
+        let mut st = self.inner.state.lock();
+        if self.send {
+            st.sendq.remove(self.w);
+        } else {
+            st.recvq.remove(self.w);
         }
     }
 }

@@ -124,10 +124,22 @@ pub struct G {
     guarded: bool,
     yielder: *const Yielder<Cmd, Switch>,
     created_loc: &'static Location<'static>,
-    created_pcs: Pcs,
+    /// Return addresses of the `go` statement's stack, innermost first: the first
+    /// `created_len` entries (a fixed array, walked in place at every spawn).
+    created_pcs: [usize; CREATED_FRAMES],
+    created_len: u8,
     prio: i64,
     /// Parked where nothing can ever wake it (nil channel, `select {}`).
     forever: bool,
+}
+
+/// Frames of a goroutine's creation stack that are kept.
+const CREATED_FRAMES: usize = 8;
+
+impl G {
+    fn created_pcs(&self) -> Pcs {
+        Pcs::from_slice(&self.created_pcs[..self.created_len as usize])
+    }
 }
 
 /// A goroutine's dump before symbolization.
@@ -163,8 +175,10 @@ pub struct Sched {
     current: u32,
     /// The running goroutine's record (null in scheduler context).
     cur_g: *mut G,
-    /// After main returned: the step count at which the after-main phase ends.
-    stop_step: u64,
+    /// The run stops at the next switch once `steps >= stop_at`: 0 once it is
+    /// ending ([`Sched::end`]), the after-main step bound after main returned with
+    /// leak_check, `u64::MAX` before.
+    stop_at: u64,
     next_goid: u64,
     live: usize,
     rng: Rng,
@@ -179,7 +193,6 @@ pub struct Sched {
     main_done: bool,
     main_done_steps: u64,
     main_done_at: u64,
-    ending: bool,
     tearing_down: bool,
     spin_streak: u32,
     leak_check: bool,
@@ -255,7 +268,7 @@ impl Sched {
             runq: VecDeque::new(),
             current: NONE,
             cur_g: std::ptr::null_mut(),
-            stop_step: u64::MAX,
+            stop_at: u64::MAX,
             next_goid: 1,
             live: 0,
             rng,
@@ -270,7 +283,6 @@ impl Sched {
             main_done: false,
             main_done_steps: 0,
             main_done_at: 0,
-            ending: false,
             tearing_down: false,
             spin_streak: 0,
             leak_check: cfg.leak_check,
@@ -289,11 +301,14 @@ impl Sched {
         })
     }
 
+    /// Creates a goroutine running `f` and queues it. `creator` is the spawning
+    /// goroutine's frame pointer and stack bounds, walked into the creation PCs
+    /// (in place: a reused `G` keeps its buffers).
     fn spawn<F: FnOnce() + Send + 'static>(
         &mut self,
         f: F,
         loc: &'static Location<'static>,
-        pcs: Pcs,
+        creator: Option<(usize, usize, usize)>,
     ) -> u32 {
         let st = stack::alloc();
         let (lo, hi) = st.bounds();
@@ -306,44 +321,57 @@ impl Sched {
         });
         let id = self.next_goid;
         self.next_goid += 1;
-        let tid = match self.race.as_deref_mut() {
-            Some(r) => {
-                let parent = (!self.cur_g.is_null()).then(|| {
-                    // SAFETY: the running goroutine's record.
-                    unsafe { (*self.cur_g).tid }
-                });
-                let site = r.creation_site(loc, &pcs);
-                r.goroutine_created(parent, id, site)
-            }
-            None => Tid::new(0),
-        };
         let prio = self.chooser.initial_priority(&mut self.rng, self.pct_depth);
-        let g = G {
-            id,
-            tid,
-            coro: Some(coro),
-            state: GState::Runnable,
-            reason: WaitReason::Sleep,
-            park_fp: 0,
-            lo,
-            hi,
-            guarded,
-            yielder: std::ptr::null(),
-            created_loc: loc,
-            created_pcs: pcs,
-            prio,
-            forever: false,
-        };
         let slot = match self.free_slots.pop() {
-            Some(s) => {
-                *self.gs[s as usize] = g;
-                s
-            }
+            Some(s) => s,
             None => {
-                self.gs.push(Box::new(g));
+                self.gs.push(Box::new(G {
+                    id: 0,
+                    tid: Tid::new(0),
+                    coro: None,
+                    state: GState::Dead,
+                    reason: WaitReason::Sleep,
+                    park_fp: 0,
+                    lo: 0,
+                    hi: 0,
+                    guarded: false,
+                    yielder: std::ptr::null(),
+                    created_loc: loc,
+                    created_pcs: [0; CREATED_FRAMES],
+                    created_len: 0,
+                    prio: 0,
+                    forever: false,
+                }));
                 (self.gs.len() - 1) as u32
             }
         };
+        let g = &mut *self.gs[slot as usize];
+        g.id = id;
+        g.coro = Some(coro);
+        g.state = GState::Runnable;
+        g.reason = WaitReason::Sleep;
+        g.park_fp = 0;
+        g.lo = lo;
+        g.hi = hi;
+        g.guarded = guarded;
+        g.yielder = std::ptr::null();
+        g.created_loc = loc;
+        g.created_len = match creator {
+            Some((fp, clo, chi)) => capture::walk_array(&mut g.created_pcs, fp, clo, chi) as u8,
+            None => 0,
+        };
+        g.prio = prio;
+        g.forever = false;
+        if let Some(r) = self.race.as_deref_mut() {
+            let pcs = g.created_pcs();
+            let parent = (!self.cur_g.is_null()).then(|| {
+                // SAFETY: the running goroutine's record (not `g`: a new goroutine is
+                // never the running one).
+                unsafe { (*self.cur_g).tid }
+            });
+            let site = r.creation_site(loc, &pcs);
+            g.tid = r.goroutine_created(parent, id, site);
+        }
         self.live += 1;
         self.runq.push_back(slot);
         slot
@@ -352,18 +380,72 @@ impl Sched {
     /// Picks who runs next among the run queue and `cur` (the current goroutine, when
     /// it is still runnable). Removes the pick from the queue and, when the pick is
     /// not `cur`, queues `cur`. Records the decision when there was a choice.
+    ///
+    /// Fast path (Random, the default): one draw, and the pick's queue entry is
+    /// overwritten with `cur` in place. The order of `runq` means nothing to Random,
+    /// PCT or Replay (they choose by draw, priority or id), only to RoundRobin, which
+    /// keeps strict FIFO handover (pop the front, queue `cur` at the back).
+    #[inline(always)]
     fn decide(&mut self, cur: Option<u32>) -> Option<u32> {
-        let n = self.runq.len() + cur.is_some() as usize;
-        if n == 0 {
-            return None;
+        let len = self.runq.len();
+        if len == 0 {
+            return cur;
         }
-        if n == 1 {
-            return Some(cur.unwrap_or_else(|| self.runq.pop_front().expect("n == 1")));
+        match cur {
+            None if len == 1 => self.runq.pop_front(),
+            Some(c) if matches!(self.chooser, Chooser::Random) => {
+                self.decisions += 1;
+                let idx = self.rng.below(len + 1);
+                let pick = match self.runq.get_mut(idx) {
+                    Some(q) => std::mem::replace(q, c),
+                    None => c,
+                };
+                self.record.push(self.gs[pick as usize].id);
+                Some(pick)
+            }
+            None if matches!(self.chooser, Chooser::Random) => {
+                self.decisions += 1;
+                let idx = self.rng.below(len);
+                let pick = self.runq.swap_remove_back(idx).expect("index in range");
+                self.record.push(self.gs[pick as usize].id);
+                Some(pick)
+            }
+            _ => Some(self.decide_slow(cur)),
         }
+    }
+
+    /// `decide` with at least two candidates, for the strategies other than Random.
+    #[inline(never)]
+    fn decide_slow(&mut self, cur: Option<u32>) -> u32 {
+        let len = self.runq.len();
         self.decisions += 1;
-        // Index into runq; runq.len() means `cur`.
-        let idx = match &mut self.chooser {
-            Chooser::Random => self.rng.below(n),
+        let idx = match self.chooser {
+            Chooser::Random => self.rng.below(len + cur.is_some() as usize),
+            _ => self.choose_index(cur),
+        };
+        let pick = if idx == len {
+            cur.expect("index runq.len() means cur")
+        } else if matches!(self.chooser, Chooser::RoundRobin) {
+            let s = self.runq.pop_front().expect("runq is not empty");
+            if let Some(c) = cur {
+                self.runq.push_back(c);
+            }
+            s
+        } else {
+            match cur {
+                Some(c) => std::mem::replace(&mut self.runq[idx], c),
+                None => self.runq.swap_remove_back(idx).expect("index in range"),
+            }
+        };
+        self.record.push(self.gs[pick as usize].id);
+        pick
+    }
+
+    /// The index `decide` picks for the strategies other than Random: into `runq`,
+    /// or `runq.len()` for `cur`. At least two candidates.
+    fn choose_index(&mut self, cur: Option<u32>) -> usize {
+        match &mut self.chooser {
+            Chooser::Random => self.rng.below(self.runq.len() + cur.is_some() as usize),
             Chooser::RoundRobin => 0,
             Chooser::Pct {
                 change_points,
@@ -410,22 +492,7 @@ impl Sched {
                     }
                 }
             }
-        };
-        let pick = if idx == self.runq.len() {
-            cur.expect("index runq.len() means cur")
-        } else {
-            let s = match self.chooser {
-                Chooser::RoundRobin => self.runq.remove(idx),
-                _ => self.runq.swap_remove_back(idx),
-            }
-            .expect("index in range");
-            if let Some(c) = cur {
-                self.runq.push_back(c);
-            }
-            s
-        };
-        self.record.push(self.gs[pick as usize].id);
-        Some(pick)
+        }
     }
 
     #[cold]
@@ -448,16 +515,22 @@ impl Sched {
                 ),
             });
         }
-        self.ending = true;
+        self.end();
     }
 
     /// Whether the run must stop at the next switch.
     #[inline]
     fn must_stop(&self) -> bool {
-        // `ending` covers a panic, a deadlock, main's return without leak_check and
-        // the after-main time bound (set where time advances); `stop_step` the
-        // after-main step bound.
-        self.ending || self.steps > self.stop_step
+        // One compare: `end` (a panic, a deadlock, main's return without
+        // leak_check, the after-main time bound) sets `stop_at` to 0; the after-main
+        // step bound lowers it to that step.
+        self.steps >= self.stop_at
+    }
+
+    /// The run ends at the next switch.
+    #[inline]
+    fn end(&mut self) {
+        self.stop_at = 0;
     }
 
     fn add_timer(&mut self, when: u64, action: Action) {
@@ -487,7 +560,7 @@ impl Sched {
             reason: g.reason.as_str(),
             pcs: capture::walk(g.park_fp, g.lo, g.hi, capture::MAX_FRAMES),
             created_loc: (g.id != 1).then_some(g.created_loc),
-            created_pcs: g.created_pcs.clone(),
+            created_pcs: g.created_pcs(),
         }
     }
 
@@ -534,7 +607,7 @@ unsafe fn fire_next_timer(s: *mut Sched) -> bool {
             sr.now = e.when;
         }
         if sr.main_done && sr.now - sr.main_done_at > AFTER_MAIN_NANOS {
-            sr.ending = true; // the after-main phase's time bound
+            sr.end(); // the after-main phase's time bound
         }
         e
     };
@@ -591,7 +664,7 @@ fn goroutine_panicked(payload: Box<dyn std::any::Any + Send>) {
         let id = unsafe { (*g).id };
         let pcs = crate::panic_hook::take_panic_pcs();
         // SAFETY: as above.
-        let (loc, cpcs) = unsafe { ((*g).created_loc, (*g).created_pcs.clone()) };
+        let (loc, cpcs) = unsafe { ((*g).created_loc, (*g).created_pcs()) };
         sr.panic = Some(RawPanic {
             message,
             fatal: false,
@@ -604,7 +677,7 @@ fn goroutine_panicked(payload: Box<dyn std::any::Any + Send>) {
             },
         });
     }
-    sr.ending = true;
+    sr.end();
 }
 
 /// Records Go's `fatal error:` for the running goroutine (first one wins) and marks
@@ -629,7 +702,7 @@ pub fn record_fatal(msg: &str) {
                 (*g).lo,
                 (*g).hi,
                 (*g).created_loc,
-                (*g).created_pcs.clone(),
+                (*g).created_pcs(),
             )
         };
         sr.panic = Some(RawPanic {
@@ -644,22 +717,27 @@ pub fn record_fatal(msg: &str) {
             },
         });
     }
-    sr.ending = true;
+    sr.end();
 }
 
-/// Suspends the running goroutine back to the loop.
+/// Suspends the running goroutine `g` back to the loop.
 ///
 /// # Safety
-/// Must run on a goroutine of this thread's run, with no `&mut Sched` alive.
+/// Must run on a goroutine of this thread's run, `g` being its record
+/// ([`current_g_ptr`]), with no `&mut Sched` alive.
 #[inline]
-unsafe fn switch_out(sw: Switch) {
-    let g = current_g_ptr();
+unsafe fn switch_out(g: *const G, sw: Switch) {
     // SAFETY: per the contract, `g` is the running goroutine and its yielder is valid
     // for the coroutine's life.
     let cmd = unsafe { (*(*g).yielder).suspend(sw) };
     if cmd == Cmd::Teardown {
-        std::panic::resume_unwind(Box::new(Teardown));
+        teardown_unwind();
     }
+}
+
+#[cold]
+fn teardown_unwind() -> ! {
+    std::panic::resume_unwind(Box::new(Teardown))
 }
 
 // ── goroutine-side API (used by every primitive) ────────────────────────────────
@@ -671,15 +749,15 @@ pub fn go<F: FnOnce() + Send + 'static>(f: F) {
     let loc = Location::caller();
     let s = sched_or_panic("gosan::go");
     let g = current_g_ptr();
-    let pcs = if g.is_null() {
-        Pcs::new()
+    let creator = if g.is_null() {
+        None
     } else {
         // SAFETY: the running goroutine's record; bounds are its own stack.
         let (lo, hi) = unsafe { ((*g).lo, (*g).hi) };
-        capture::walk(capture::frame_pointer(), lo, hi, 8)
+        Some((capture::frame_pointer(), lo, hi))
     };
     // SAFETY: this thread's run; short exclusive access.
-    unsafe { (*s).spawn(f, loc, pcs) };
+    unsafe { (*s).spawn(f, loc, creator) };
     sched_point();
 }
 
@@ -697,7 +775,7 @@ pub fn go_from_timer<F: FnOnce() + Send + 'static>(
     }
     // SAFETY: this thread's run; short exclusive access.
     unsafe {
-        let slot = (*s).spawn(f, loc, Pcs::new());
+        let slot = (*s).spawn(f, loc, None);
         if let (Some(r), Some(c)) = ((*s).race.as_deref_mut(), armed) {
             let tid = (&(*s).gs)[slot as usize].tid;
             r.acquire(tid, c);
@@ -724,7 +802,7 @@ pub fn with_race<R>(f: impl FnOnce(&mut crate::race::RaceRun, &G) -> R) -> Optio
         let r = sr.race.as_deref_mut()?;
         let out = f(r, &*sr.cur_g);
         if r.halt_on_error && !r.races.is_empty() {
-            sr.ending = true;
+            sr.end();
         }
         Some(out)
     }
@@ -801,30 +879,26 @@ pub fn sched_point() {
 #[inline(never)]
 unsafe fn sched_point_in(s: *mut Sched) {
     // SAFETY: per the contract; the borrow ends before any switch.
-    let next = unsafe {
+    let (g, sw) = unsafe {
         let sr = &mut *s;
         sr.steps += 1;
+        let g = sr.cur_g;
         if sr.must_stop() {
-            Some(None)
-        } else if sr.runq.is_empty() {
-            None
+            (g, Switch::Idle)
         } else {
             let cur = sr.current;
-            let pick = sr.decide(Some(cur)).expect("cur is a candidate");
-            if pick == cur {
-                None
-            } else {
-                sr.gs[cur as usize].state = GState::Runnable;
-                Some(Some(pick))
+            match sr.decide(Some(cur)) {
+                Some(pick) if pick != cur => {
+                    // `g` is `cur`'s record (the loop set both before resuming it).
+                    (*g).state = GState::Runnable;
+                    (g, Switch::To(pick))
+                }
+                _ => return,
             }
         }
     };
-    match next {
-        None => {}
-        // SAFETY: no borrow of Sched is alive here.
-        Some(Some(n)) => unsafe { switch_out(Switch::To(n)) },
-        Some(None) => unsafe { switch_out(Switch::Idle) },
-    }
+    // SAFETY: no borrow of Sched is alive here; `g` is the running goroutine.
+    unsafe { switch_out(g, sw) }
 }
 
 /// `gosched`, a `select!` whose default ran, a failed `try_*`: a scheduling point
@@ -875,12 +949,11 @@ pub fn park_forever(reason: WaitReason) {
 #[track_caller]
 fn park_inner(reason: WaitReason, forever: bool) {
     let s = sched_or_panic("a blocking operation");
-    let g = current_g_ptr() as *mut G;
+    // SAFETY: this thread's live scheduler; a plain read.
+    let g = unsafe { (*s).cur_g };
     if g.is_null() {
         outside_run("a blocking operation");
     }
-    // SAFETY: this thread's run, on one of its goroutines; the borrow ends before the
-    // switch.
     // SAFETY: as below.
     if unsafe { (*s).tearing_down } {
         park_during_teardown(g);
@@ -889,6 +962,8 @@ fn park_inner(reason: WaitReason, forever: bool) {
     if unsafe { (*s).no_switch } > 0 {
         blocked_while_pinned();
     }
+    // SAFETY: this thread's run, on one of its goroutines (`g`); the borrow ends
+    // before the switch.
     let next = unsafe {
         let sr = &mut *s;
         sr.steps += 1;
@@ -904,12 +979,15 @@ fn park_inner(reason: WaitReason, forever: bool) {
             sr.decide(None)
         }
     };
-    // SAFETY: no borrow of Sched is alive.
+    // SAFETY: no borrow of Sched is alive; `g` is the running goroutine.
     unsafe {
-        switch_out(match next {
-            Some(n) => Switch::To(n),
-            None => Switch::Idle,
-        })
+        switch_out(
+            g,
+            match next {
+                Some(n) => Switch::To(n),
+                None => Switch::Idle,
+            },
+        )
     }
 }
 
@@ -972,11 +1050,16 @@ pub struct GRef {
 #[inline]
 #[track_caller]
 pub fn current() -> GRef {
-    let g = current_g_ptr();
+    let s = sched_ptr();
+    // SAFETY: this thread's live scheduler when non-null; a plain read.
+    let g = if s.is_null() {
+        std::ptr::null()
+    } else {
+        unsafe { (*s).cur_g }
+    };
     if g.is_null() {
         outside_run("a blocking operation");
     }
-    let s = sched_ptr();
     // SAFETY: this thread's run; read-only access to plain fields.
     unsafe {
         GRef {
@@ -1031,7 +1114,7 @@ pub fn choose(n: usize) -> usize {
                             "strategy=replay: the schedule diverged at a select with {n} ready arms (recorded: {v:?}); the program or its inputs changed since the schedule was recorded"
                         ));
                     }
-                    sr.ending = true;
+                    sr.end();
                     0
                 }
             }
@@ -1136,7 +1219,7 @@ pub fn run_main<F: FnOnce() + Send + 'static>(
     SCHED.with(|c| c.set(s));
     // SAFETY: `s` points at `sched`, alive until the end of this function; from here
     // on it is only used through the raw pointer.
-    let main_slot = unsafe { (*s).spawn(f, Location::caller(), Pcs::new()) };
+    let main_slot = unsafe { (*s).spawn(f, Location::caller(), None) };
     // SAFETY: as above.
     unsafe {
         (*s).main_slot = main_slot;
@@ -1239,9 +1322,10 @@ unsafe fn finished(s: *mut Sched, slot: u32) -> Option<u32> {
         sr.main_done_steps = sr.steps;
         sr.main_done_at = sr.now;
         if sr.leak_check {
-            sr.stop_step = sr.steps + AFTER_MAIN_STEPS;
+            // Past `steps + AFTER_MAIN_STEPS`; never later than an end already set.
+            sr.stop_at = sr.stop_at.min(sr.steps + AFTER_MAIN_STEPS + 1);
         } else {
-            sr.ending = true; // main's return ends the run, as in Go
+            sr.end(); // main's return ends the run, as in Go
         }
     }
     if sr.must_stop() {
@@ -1274,7 +1358,7 @@ unsafe fn idle(s: *mut Sched) -> Option<u32> {
             } else {
                 sr.deadlock = dumps;
             }
-            sr.ending = true;
+            sr.end();
             return None;
         }
     }

@@ -71,22 +71,59 @@ impl Record {
     }
 
     pub fn encode(&self) -> String {
-        // Hand-rolled digits: a long run has millions of decisions.
-        fn digits(out: &mut Vec<u8>, mut v: u64) {
-            let mut buf = [0u8; 20];
-            let mut i = buf.len();
-            loop {
-                i -= 1;
-                buf[i] = b'0' + (v % 10) as u8;
-                v /= 10;
-                if v == 0 {
-                    break;
-                }
+        // Hand-rolled digits: a long run has millions of decisions, mostly small
+        // goroutine ids. No division loop for one digit, and no `memcpy` call (a
+        // variable-length `extend_from_slice`) for the others.
+        #[inline]
+        fn digits(out: &mut Vec<u8>, v: u64) {
+            if v < 10 {
+                out.push(b'0' + v as u8);
+            } else {
+                digits_long(out, v);
             }
-            out.extend_from_slice(&buf[i..]);
+        }
+        fn digits_long(out: &mut Vec<u8>, mut v: u64) {
+            const PAIRS: &[u8; 200] = b"\
+                0001020304050607080910111213141516171819\
+                2021222324252627282930313233343536373839\
+                4041424344454647484950515253545556575859\
+                6061626364656667686970717273747576777879\
+                8081828384858687888990919293949596979899";
+            // Digits left-aligned in a fixed buffer, copied whole (a fixed-size copy
+            // is a few moves), then the tail past the number is cut off.
+            let len = v.ilog10() as usize + 1;
+            let mut buf = [0u8; 20];
+            let mut i = len;
+            while v >= 100 {
+                let r = (v % 100) as usize * 2;
+                v /= 100;
+                i -= 2;
+                buf[i] = PAIRS[r];
+                buf[i + 1] = PAIRS[r + 1];
+            }
+            if v >= 10 {
+                let r = v as usize * 2;
+                buf[i - 2] = PAIRS[r];
+                buf[i - 1] = PAIRS[r + 1];
+            } else {
+                buf[i - 1] = b'0' + v as u8;
+            }
+            let start = out.len();
+            out.extend_from_slice(&buf);
+            out.truncate(start + len);
         }
         let mut out = Vec::with_capacity(self.runs.len() * 3);
         for (i, &(v, n)) in self.runs.iter().enumerate() {
+            // Common shapes first, each one fixed-size append: `.v`, `.v*n`.
+            if i > 0 && v < 10 && n < 10 {
+                let d = b'0' + v as u8;
+                if n == 1 {
+                    out.extend_from_slice(&[b'.', d]);
+                } else {
+                    out.extend_from_slice(&[b'.', d, b'*', b'0' + n as u8]);
+                }
+                continue;
+            }
             if i > 0 {
                 out.push(b'.');
             }
@@ -172,5 +209,30 @@ impl Chooser {
             Chooser::Pct { .. } => depth_floor + 1 + (rng.next_u64() >> 2) as i64,
             _ => 0,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Record;
+
+    #[test]
+    fn record_round_trips_through_text() {
+        let values: Vec<u64> = [0, 1, 1, 1, 9, 10, 10, 42, 99, 100, 101, 12345, u64::MAX, 7]
+            .into_iter()
+            .chain(std::iter::repeat_n(3, 250))
+            .chain([u64::MAX - 1, 5])
+            .collect();
+        let mut r = Record::default();
+        for &v in &values {
+            r.push(v);
+        }
+        let text = r.encode();
+        assert!(
+            text.starts_with("0.1*3.9.10*2.42.99.100.101.12345."),
+            "{text}"
+        );
+        assert!(text.contains(".7.3*250."), "{text}");
+        assert_eq!(Record::decode(&text).unwrap(), values);
     }
 }

@@ -149,12 +149,14 @@ impl<F: FnOnce()> OnUnwind<F> {
         OnUnwind { f: Some(f) }
     }
 
+    #[inline]
     pub(crate) fn disarm(mut self) {
         self.f = None;
     }
 }
 
 impl<F: FnOnce()> Drop for OnUnwind<F> {
+    #[inline]
     fn drop(&mut self) {
         if let Some(f) = self.f.take() {
             f();
