@@ -144,6 +144,35 @@ fn hundred_thousand_live_goroutines() {
         assert_eq!(num_goroutine(), 1);
     });
     assert!(r.is_clean(), "{r}");
+    // Every goroutine here synchronizes with main (a hub), so each learns main's
+    // whole vector clock: the detector stops at its memory budget and says so.
+    assert_eq!(r.notes.len(), 1, "{r}");
+    assert!(r.notes[0].starts_with("race detection stopped"), "{r}");
+    assert!(r
+        .to_string()
+        .contains("gosan: note: race detection stopped"));
+}
+
+#[test]
+fn hundred_thousand_live_goroutines_without_the_detector() {
+    const N: usize = 100_000;
+    let r = gosan::run_with(gosan::Config::new().detect_races(false), || {
+        let release: Chan<()> = chan(0);
+        let done: Chan<()> = chan(N);
+        for _ in 0..N {
+            let (release, done) = (release.clone(), done.clone());
+            go(move || {
+                release.recv();
+                done.send(());
+            });
+        }
+        assert_eq!(num_goroutine(), N + 1);
+        release.close();
+        for _ in 0..N {
+            done.recv();
+        }
+    });
+    assert!(r.is_clean() && r.notes.is_empty(), "{r}");
 }
 
 #[test]

@@ -53,26 +53,44 @@ fn run_child(case: &str, options: &str) -> (i32, String) {
         .env("GOSAN_OPTIONS", options)
         .output()
         .unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
 fn exit_codes_follow_go() {
     let (code, err) = run_child("clean", "");
     assert_eq!(code, 0, "{err}");
-    assert!(!err.contains("gosan: reproduce"), "a clean run prints no report: {err}");
+    assert!(
+        !err.contains("gosan: reproduce"),
+        "a clean run prints no report: {err}"
+    );
     let (code, err) = run_child("race", "");
     assert_eq!(code, 66, "{err}");
-    assert!(err.contains("WARNING: DATA RACE") && err.contains("Found 1 data race(s)"), "{err}");
+    assert!(
+        err.contains("WARNING: DATA RACE") && err.contains("Found 1 data race(s)"),
+        "{err}"
+    );
     let (code, err) = run_child("deadlock", "");
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("fatal error: all goroutines are asleep - deadlock!"), "{err}");
+    assert!(
+        err.contains("fatal error: all goroutines are asleep - deadlock!"),
+        "{err}"
+    );
     let (code, err) = run_child("panic", "");
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("panic: boom\n\ngoroutine 1 [running]:"), "{err}");
+    assert!(
+        err.contains("panic: boom\n\ngoroutine 1 [running]:"),
+        "{err}"
+    );
     let (code, err) = run_child("fatal", "");
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("fatal error: sync: unlock of unlocked mutex"), "{err}");
+    assert!(
+        err.contains("fatal error: sync: unlock of unlocked mutex"),
+        "{err}"
+    );
     let (code, err) = run_child("leak", "");
     assert_eq!(code, 66, "{err}");
     assert!(err.contains("GOROUTINE LEAK"), "{err}");
@@ -95,11 +113,19 @@ fn json_format_and_log_path() {
     let prefix = dir.join("report");
     let (code, err) = run_child("deadlock", &format!("log_path={}", prefix.display()));
     assert_eq!(code, 2);
-    assert!(err.is_empty(), "report goes to the log file, not stderr: {err}");
-    let files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    assert!(
+        err.is_empty(),
+        "report goes to the log file, not stderr: {err}"
+    );
+    let files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     assert_eq!(files.len(), 1);
     let name = files[0].file_name().unwrap().to_string_lossy().into_owned();
     assert!(name.starts_with("report."), "<path>.<pid>: {name}");
-    assert!(std::fs::read_to_string(&files[0]).unwrap().contains("deadlock!"));
+    assert!(std::fs::read_to_string(&files[0])
+        .unwrap()
+        .contains("deadlock!"));
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -57,6 +57,20 @@ impl RaceClock {
     }
 }
 
+impl Drop for RaceClock {
+    fn drop(&mut self) {
+        let n = self.clock.clock().len();
+        if n > 0 {
+            let run = self.run;
+            sched::with_race_any(|r| {
+                if r.run == run {
+                    r.clock_entries = r.clock_entries.saturating_sub(n);
+                }
+            });
+        }
+    }
+}
+
 /// Where an access happened.
 #[derive(Debug, Clone)]
 pub struct Site {
@@ -123,7 +137,17 @@ pub struct RaceRun {
     seen: HashSet<(usize, usize, usize, usize)>,
     history: bool,
     pub(crate) halt_on_error: bool,
+    /// Entries in the live goroutines' vector clocks (the detector's memory driver).
+    clock_entries: usize,
 }
+
+/// Vector-clock entries (8 bytes each) the live goroutines may hold before the run's
+/// detector stops: every goroutine that synchronizes with a hub learns the hub's
+/// whole clock, so memory can grow with (goroutines × goroutines they know of). Past
+/// this the report says detection stopped, instead of the process running out of
+/// memory. Counts the clocks of live goroutines and of live sync objects (channel
+/// slots, mutexes, …) of the run: 64M entries ≈ 512 MiB.
+pub const CLOCK_ENTRY_BUDGET: usize = 64 << 20;
 
 fn kind(k: HbKind) -> AccessKind {
     match k {
@@ -151,7 +175,24 @@ impl RaceRun {
             seen: HashSet::new(),
             history,
             halt_on_error,
+            clock_entries: 0,
         }
+    }
+
+    /// Why detection must stop now, if the clocks outgrew [`CLOCK_ENTRY_BUDGET`].
+    pub(crate) fn over_budget(&self) -> Option<String> {
+        (self.clock_entries > CLOCK_ENTRY_BUDGET).then(|| {
+            format!(
+                "race detection stopped: vector clocks of the live goroutines exceeded {} entries ({} MiB) with {} goroutines alive; races after this point are not reported",
+                CLOCK_ENTRY_BUDGET,
+                CLOCK_ENTRY_BUDGET * 8 >> 20,
+                self.engine.threads().running_count()
+            )
+        })
+    }
+
+    fn clock_len(&self, tid: Tid) -> usize {
+        self.engine.thread(tid).clock().len()
     }
 
     /// A goroutine `goid` was created by `parent` (`None`: main, or a timer).
@@ -162,6 +203,7 @@ impl RaceRun {
         creation: u32,
     ) -> Tid {
         let tid = self.engine.goroutine_created(parent);
+        self.clock_entries += self.clock_len(tid);
         let start = self.engine.thread(tid).clock().get(tid);
         let i = tid.index();
         if self.occupants.len() <= i {
@@ -173,6 +215,7 @@ impl RaceRun {
     }
 
     pub(crate) fn goroutine_finished(&mut self, tid: Tid, goid: u64) {
+        self.clock_entries = self.clock_entries.saturating_sub(self.clock_len(tid));
         self.engine.goroutine_finished(tid);
         if let Some(o) = self.origins.get_mut(&goid) {
             o.1 = false;
@@ -292,23 +335,43 @@ impl RaceRun {
     pub(crate) fn acquire(&mut self, tid: Tid, c: &mut RaceClock) {
         let run = self.run;
         let clock = c.of_run(run);
+        let before = self.engine.thread(tid).clock().len();
         self.engine.acquired(tid, clock);
+        self.clock_entries += self.clock_len(tid) - before;
+    }
+
+    /// Keeps `clock_entries` in step with a sync clock that went from `before` to
+    /// `after` entries.
+    fn account(&mut self, before: usize, after: usize) {
+        self.clock_entries = (self.clock_entries + after).saturating_sub(before);
     }
 
     pub(crate) fn release(&mut self, tid: Tid, c: &mut RaceClock) {
         let run = self.run;
-        self.engine.released(tid, c.of_run(run));
+        let sc = c.of_run(run);
+        let before = sc.clock().len();
+        self.engine.released(tid, sc);
+        let after = sc.clock().len();
+        self.account(before, after);
     }
 
     pub(crate) fn release_merge(&mut self, tid: Tid, c: &mut RaceClock) {
         let run = self.run;
-        self.engine.released_merge(tid, c.of_run(run));
+        let sc = c.of_run(run);
+        let before = sc.clock().len();
+        self.engine.released_merge(tid, sc);
+        let after = sc.clock().len();
+        self.account(before, after);
     }
 
     pub(crate) fn clock_into(&mut self, src: &mut RaceClock, dst: &mut RaceClock) {
         let run = self.run;
         let src = src.of_run(run).clone();
-        dst.of_run(run).join_from(&src);
+        let dc = dst.of_run(run);
+        let before = dc.clock().len();
+        dc.join_from(&src);
+        let after = dc.clock().len();
+        self.account(before, after);
     }
 
     fn addr_clock(&mut self, addr: u64) -> &mut SyncClock {
@@ -499,7 +562,9 @@ pub fn acquire_addr<T>(p: *const T) {
         let addr = p as u64;
         sched::with_race(|r, g| {
             let c = r.addr_clock(addr).clone();
+            let before = r.clock_len(g.tid);
             r.engine().acquired(g.tid, &c);
+            r.clock_entries += r.clock_len(g.tid) - before;
         });
     }
 }
@@ -511,7 +576,9 @@ pub fn release_addr<T>(p: *const T) {
         let addr = p as u64;
         sched::with_race(|r, g| {
             let mut c = std::mem::take(r.addr_clock(addr));
+            let before = c.clock().len();
             r.engine().released(g.tid, &mut c);
+            r.account(before, c.clock().len());
             *r.addr_clock(addr) = c;
         });
     }
@@ -524,7 +591,9 @@ pub fn release_merge_addr<T>(p: *const T) {
         let addr = p as u64;
         sched::with_race(|r, g| {
             let mut c = std::mem::take(r.addr_clock(addr));
+            let before = c.clock().len();
             r.engine().released_merge(g.tid, &mut c);
+            r.account(before, c.clock().len());
             *r.addr_clock(addr) = c;
         });
     }

@@ -131,6 +131,7 @@ fn run_once<F: FnOnce() + Send + 'static>(
             Strategy::Replay(_) => "random".to_string(),
             s => s.spelling(),
         },
+        notes: out.notes,
     };
     (report, out.steps)
 }
@@ -279,7 +280,7 @@ fn fail_test_on_finding(report: &Report) {
 pub fn main<F: FnOnce() + Send + 'static>(cfg: Config, f: F) -> ! {
     let r = resolve_or_panic(&cfg);
     let report = run_with(cfg, f);
-    if !report.is_clean() {
+    if !report.is_clean() || !report.notes.is_empty() {
         let text = match r.format {
             crate::config::Format::Json => report.to_json() + "\n",
             _ => report.to_string(),

@@ -138,4 +138,36 @@ mod tests {
         SyncClock::new().acquire(th.get_mut(a));
         assert_eq!(th.get(a).clock(), &before);
     }
+
+    /// A hub: 100 000 goroutines, each knowing only itself, `release_merge` into one
+    /// clock (`wg.Done`) in a shuffled order, then one goroutine acquires it
+    /// (`wg.Wait`). The hub turns dense once crowded, so each merge costs its own
+    /// clock's length rather than shifting a 100 000-entry sorted vector (`O(n²)`).
+    #[test]
+    fn many_release_merges_into_one_hub_clock() {
+        const N: u32 = 100_000;
+        let mut th = Threads::new();
+        let mut tids: Vec<_> = (0..N).map(|_| th.create(None)).collect();
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        for i in (1..tids.len()).rev() {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            tids.swap(i, (seed % (i as u64 + 1)) as usize);
+        }
+        let mut wg = SyncClock::new();
+        for &t in &tids {
+            wg.release_merge(th.get_mut(t));
+        }
+        assert_eq!(wg.clock().len(), N as usize);
+        assert!(wg.clock().is_dense());
+        let waiter = th.create(None);
+        wg.acquire(th.get_mut(waiter));
+        let clock = th.get(waiter).clock();
+        assert_eq!(clock.len(), N as usize + 1);
+        for &t in &tids {
+            assert_eq!(clock.get(t), 1);
+            assert!(!th.get(t).epoch().covered_by(clock), "after the release");
+        }
+    }
 }

@@ -188,6 +188,9 @@ impl Display for Report {
         if !self.races.is_empty() {
             writeln!(f, "Found {} data race(s)", self.races.len())?;
         }
+        for n in &self.notes {
+            writeln!(f, "gosan: note: {n}")?;
+        }
         writeln!(f, "{}", self.reproduce_line())
     }
 }

@@ -117,6 +117,10 @@ pub struct Report {
     /// (`random`, `pct:3`, `roundrobin`).
     #[serde(default)]
     pub strategy: String,
+    /// What the reader must know about the run itself (e.g. the race detector stopped
+    /// for memory); not findings.
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 impl Report {

@@ -202,6 +202,8 @@ pub struct Sched {
     pub leaks: Vec<RawDump>,
     pub replay_error: Option<String>,
     race: Option<Box<crate::race::RaceRun>>,
+    /// Races found before the detector stopped for memory, and why it stopped.
+    race_stopped: Option<(Vec<crate::race::RawRace>, String)>,
     /// Depth of [`NoSwitch`] guards: while > 0 no scheduling point switches and
     /// parking panics.
     no_switch: u32,
@@ -292,6 +294,7 @@ impl Sched {
             leaks: Vec::new(),
             replay_error: None,
             no_switch: 0,
+            race_stopped: None,
             race: (cfg.detect_races && crate::race::ENABLED).then(|| {
                 Box::new(crate::race::RaceRun::new(
                     cfg.history_size > 0,
@@ -371,6 +374,7 @@ impl Sched {
             });
             let site = r.creation_site(loc, &pcs);
             g.tid = r.goroutine_created(parent, id, site);
+            self.check_race_budget();
         }
         self.live += 1;
         self.runq.push_back(slot);
@@ -577,6 +581,16 @@ impl Sched {
                 .collect();
             v.sort_by_key(|d| d.id);
             self.leaks = v;
+        }
+    }
+
+    /// Stops the detector (keeping what it found) once its clocks outgrow their
+    /// budget; see `race::CLOCK_ENTRY_BUDGET`.
+    #[inline]
+    fn check_race_budget(&mut self) {
+        if let Some(why) = self.race.as_deref().and_then(|r| r.over_budget()) {
+            let r = self.race.take().expect("checked above");
+            self.race_stopped = Some((r.races, why));
         }
     }
 
@@ -804,6 +818,7 @@ pub fn with_race<R>(f: impl FnOnce(&mut crate::race::RaceRun, &G) -> R) -> Optio
         if r.halt_on_error && !r.races.is_empty() {
             sr.end();
         }
+        sr.check_race_budget();
         Some(out)
     }
 }
@@ -829,7 +844,9 @@ pub fn with_race_for<R>(g: GRef, f: impl FnOnce(&mut crate::race::RaceRun, Tid) 
             gr.tid
         };
         let r = sr.race.as_deref_mut()?;
-        Some(f(r, tid))
+        let out = f(r, tid);
+        sr.check_race_budget();
+        Some(out)
     }
 }
 
@@ -1201,6 +1218,8 @@ pub struct Outcome {
     pub steps: u64,
     pub replay_error: Option<String>,
     pub races: Vec<crate::race::RawRace>,
+    /// Things the reader of the report must know (the detector stopped, …).
+    pub notes: Vec<String>,
 }
 
 /// Runs `f` as goroutine 1 under a fresh scheduler on this thread until the run ends.
@@ -1237,7 +1256,15 @@ pub fn run_main<F: FnOnce() + Send + 'static>(
         schedule: sched.record.encode(),
         steps: sched.steps,
         replay_error: sched.replay_error,
-        races: sched.race.map(|r| r.races).unwrap_or_default(),
+        races: match (sched.race, &sched.race_stopped) {
+            (Some(r), _) => r.races,
+            (None, Some((races, _))) => races.clone(),
+            (None, None) => Vec::new(),
+        },
+        notes: sched
+            .race_stopped
+            .map(|(_, why)| vec![why])
+            .unwrap_or_default(),
     })
 }
 
