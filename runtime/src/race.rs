@@ -185,7 +185,7 @@ impl RaceRun {
             format!(
                 "race detection stopped: vector clocks of the live goroutines exceeded {} entries ({} MiB) with {} goroutines alive; races after this point are not reported",
                 CLOCK_ENTRY_BUDGET,
-                CLOCK_ENTRY_BUDGET * 8 >> 20,
+                (CLOCK_ENTRY_BUDGET * 8) >> 20,
                 self.engine.threads().running_count()
             )
         })
