@@ -36,41 +36,13 @@ pub fn frame_pointer() -> usize {
     fp
 }
 
-/// Walks the frame-pointer chain from `fp`, reading only inside `[lo, hi)`.
-pub fn walk(mut fp: usize, lo: usize, hi: usize, max: usize) -> Pcs {
-    let mut out = Pcs::new();
-    let word = std::mem::size_of::<usize>();
-    while out.len() < max {
-        if fp < lo || fp.checked_add(2 * word).is_none_or(|e| e > hi) || fp % word != 0 {
-            break;
-        }
-        // SAFETY: `fp` and `fp + word` lie inside [lo, hi), the live goroutine stack
-        // (checked just above), which is mapped read-write.
-        let (next, ret) = unsafe { (*(fp as *const usize), *((fp + word) as *const usize)) };
-        if ret == 0 {
-            break;
-        }
-        out.push(ret);
-        if next <= fp {
-            break;
-        }
-        fp = next;
-    }
-    out
-}
-
-/// [`walk`] into a fixed array (at most `N` frames, no `SmallVec` push per frame);
-/// returns how many entries were written.
+/// Calls `f` with each return address of the frame-pointer chain from `fp` (at most
+/// `max`), reading only inside `[lo, hi)`; returns how many there were.
 #[inline]
-pub fn walk_array<const N: usize>(
-    out: &mut [usize; N],
-    mut fp: usize,
-    lo: usize,
-    hi: usize,
-) -> usize {
+pub fn frames(mut fp: usize, lo: usize, hi: usize, max: usize, mut f: impl FnMut(usize)) -> usize {
     let word = std::mem::size_of::<usize>();
     let mut n = 0;
-    while n < N {
+    while n < max {
         if fp < lo || fp.checked_add(2 * word).is_none_or(|e| e > hi) || fp % word != 0 {
             break;
         }
@@ -80,7 +52,7 @@ pub fn walk_array<const N: usize>(
         if ret == 0 {
             break;
         }
-        out[n] = ret;
+        f(ret);
         n += 1;
         if next <= fp {
             break;
@@ -88,4 +60,21 @@ pub fn walk_array<const N: usize>(
         fp = next;
     }
     n
+}
+
+/// The frame-pointer chain from `fp` as raw PCs (see [`frames`]).
+pub fn walk(fp: usize, lo: usize, hi: usize, max: usize) -> Pcs {
+    let mut out = Pcs::new();
+    frames(fp, lo, hi, max, |r| out.push(r));
+    out
+}
+
+/// [`walk`] into a fixed array (at most `N` frames); returns how many were written.
+#[inline]
+pub fn walk_array<const N: usize>(out: &mut [usize; N], fp: usize, lo: usize, hi: usize) -> usize {
+    let mut n = 0;
+    frames(fp, lo, hi, N, |r| {
+        out[n] = r;
+        n += 1;
+    })
 }

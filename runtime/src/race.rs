@@ -234,19 +234,20 @@ impl RaceRun {
         // Without history a few frames suffice to find the innermost user frame
         // (the report keeps only that one).
         let depth = if self.history { capture::MAX_FRAMES } else { 6 };
-        let pcs = capture::walk(fp, lo, hi, depth);
+        // Hash the chain while walking it; the PCs are only collected for a new site.
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for &pc in pcs.iter() {
+        let mut first = 0;
+        capture::frames(fp, lo, hi, depth, |pc| {
+            if first == 0 {
+                first = pc;
+            }
             h = (h ^ pc as u64).wrapping_mul(0x0100_0000_01b3);
-        }
-        let key = (
-            loc.map_or(0, |l| l as *const _ as usize),
-            pcs.first().copied().unwrap_or(0),
-            h,
-        );
+        });
+        let key = (loc.map_or(0, |l| l as *const _ as usize), first, h);
         if let Some(&id) = self.site_index.get(&key) {
             return id;
         }
+        let pcs = capture::walk(fp, lo, hi, depth);
         let id = self.sites.len() as u32;
         self.sites.push(Site { loc, pcs });
         self.site_index.insert(key, id);
