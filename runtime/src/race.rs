@@ -333,12 +333,27 @@ impl RaceRun {
         &mut self.engine
     }
 
-    pub(crate) fn acquire(&mut self, tid: Tid, c: &mut RaceClock) {
-        let run = self.run;
-        let clock = c.of_run(run);
-        let before = self.engine.thread(tid).clock().len();
+    /// `tid` acquires `clock`, keeping `clock_entries` in step.
+    fn acquire_sync(&mut self, tid: Tid, clock: &SyncClock) {
+        let before = self.clock_len(tid);
         self.engine.acquired(tid, clock);
         self.clock_entries += self.clock_len(tid) - before;
+    }
+
+    /// `tid` releases into `clock` (store, or merge), keeping `clock_entries` in step.
+    fn release_sync(&mut self, tid: Tid, clock: &mut SyncClock, merge: bool) {
+        let before = clock.clock().len();
+        if merge {
+            self.engine.released_merge(tid, clock);
+        } else {
+            self.engine.released(tid, clock);
+        }
+        self.account(before, clock.clock().len());
+    }
+
+    pub(crate) fn acquire(&mut self, tid: Tid, c: &mut RaceClock) {
+        let run = self.run;
+        self.acquire_sync(tid, c.of_run(run));
     }
 
     /// Keeps `clock_entries` in step with a sync clock that went from `before` to
@@ -349,20 +364,19 @@ impl RaceRun {
 
     pub(crate) fn release(&mut self, tid: Tid, c: &mut RaceClock) {
         let run = self.run;
-        let sc = c.of_run(run);
-        let before = sc.clock().len();
-        self.engine.released(tid, sc);
-        let after = sc.clock().len();
-        self.account(before, after);
+        self.release_sync(tid, c.of_run(run), false);
     }
 
     pub(crate) fn release_merge(&mut self, tid: Tid, c: &mut RaceClock) {
         let run = self.run;
-        let sc = c.of_run(run);
-        let before = sc.clock().len();
-        self.engine.released_merge(tid, sc);
-        let after = sc.clock().len();
-        self.account(before, after);
+        self.release_sync(tid, c.of_run(run), true);
+    }
+
+    /// Release into the sync clock keyed by `addr` (annotations, atomics).
+    fn release_addr(&mut self, tid: Tid, addr: u64, merge: bool) {
+        let mut c = std::mem::take(self.addr_clock(addr));
+        self.release_sync(tid, &mut c, merge);
+        *self.addr_clock(addr) = c;
     }
 
     pub(crate) fn clock_into(&mut self, src: &mut RaceClock, dst: &mut RaceClock) {
@@ -563,9 +577,7 @@ pub fn acquire_addr<T>(p: *const T) {
         let addr = p as u64;
         sched::with_race(|r, g| {
             let c = r.addr_clock(addr).clone();
-            let before = r.clock_len(g.tid);
-            r.engine().acquired(g.tid, &c);
-            r.clock_entries += r.clock_len(g.tid) - before;
+            r.acquire_sync(g.tid, &c);
         });
     }
 }
@@ -575,13 +587,7 @@ pub fn acquire_addr<T>(p: *const T) {
 pub fn release_addr<T>(p: *const T) {
     if ENABLED {
         let addr = p as u64;
-        sched::with_race(|r, g| {
-            let mut c = std::mem::take(r.addr_clock(addr));
-            let before = c.clock().len();
-            r.engine().released(g.tid, &mut c);
-            r.account(before, c.clock().len());
-            *r.addr_clock(addr) = c;
-        });
+        sched::with_race(|r, g| r.release_addr(g.tid, addr, false));
     }
 }
 
@@ -590,13 +596,7 @@ pub fn release_addr<T>(p: *const T) {
 pub fn release_merge_addr<T>(p: *const T) {
     if ENABLED {
         let addr = p as u64;
-        sched::with_race(|r, g| {
-            let mut c = std::mem::take(r.addr_clock(addr));
-            let before = c.clock().len();
-            r.engine().released_merge(g.tid, &mut c);
-            r.account(before, c.clock().len());
-            *r.addr_clock(addr) = c;
-        });
+        sched::with_race(|r, g| r.release_addr(g.tid, addr, true));
     }
 }
 
