@@ -21,7 +21,7 @@
 //! # Protocol
 //! A goroutine enqueues its waiter, releases the lock, then parks; whoever dequeues the
 //! waiter completes it (`done`/value) before readying the goroutine. A waiter is
-//! removed from its queue before its goroutine's frame can return or unwind ([`Dequeue`]
+//! removed from its queue before its goroutine's frame can return or unwind (`Dequeue`
 //! guard), so a queue never points into a dead frame.
 
 use crate::lock::SpinLock;

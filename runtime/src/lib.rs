@@ -2,7 +2,7 @@
 //!
 //! - [`sched`]: goroutines as corosensei coroutines on pooled stacks
 //!   ([`coro::stack`]), the deterministic scheduler and its strategies, virtual time.
-//! - [`chan`], [`select`](mod@select): Go's `hchan` — ring buffer, FIFO wait queues of
+//! - `chan`, [`select`](mod@select): Go's `hchan` — ring buffer, FIFO wait queues of
 //!   parked goroutines (`recvq`/`sendq` of sudog-like waiters), close semantics.
 //! - [`sync`], [`time`], [`context`]: Go's packages of the same names.
 //! - [`run`](mod@run): `run`, `run_with`, `check` and report building.

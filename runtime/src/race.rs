@@ -6,7 +6,7 @@
 //! Every hook is a no-op unless the run has `detect_races` on (and the `race` cargo
 //! feature, default on, is compiled in): the primitives call them unconditionally and
 //! pay one branch. Hooks never switch goroutines; the public access annotations
-//! ([`read`], [`write`], …) add one scheduling point before the access, so that
+//! (`read`, `write`, …) add one scheduling point before the access, so that
 //! `check` can interleave instrumented accesses.
 //!
 //! Happens-before edges are made where the runtime performs the operation (channel

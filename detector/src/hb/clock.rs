@@ -149,7 +149,7 @@ impl fmt::Debug for Epoch {
 ///   sorted by slot (8 bytes each), so a clock costs memory for the goroutines it has
 ///   heard of, not for the highest slot it has heard of. A goroutine forked by a parent
 ///   that never learned about its siblings holds two entries however many siblings
-///   run. Up to [`INLINE`] entries live inline, more on the heap. Lookups bisect
+///   run. Up to `INLINE` entries live inline, more on the heap. Lookups bisect
 ///   (branch-free); inserting a new slot shifts the entries above it.
 /// - **Dense**: `values[t]` for every slot below the highest known one (4 bytes each,
 ///   0 = unknown), plus a count of the non-zero values. Lookups index and a join of a

@@ -2,7 +2,7 @@
 //!
 //! Every type here is plain data (`Debug + Clone + serde`), built once at the end of a
 //! run (or when a finding is made) from raw program counters symbolized by
-//! [`symbolize`]. Rendering lives in [`format`]: the text is Go's, verbatim where Go
+//! [`symbolize`]. Rendering lives in [`format`](mod@format): the text is Go's, verbatim where Go
 //! has a message, so that a Go engineer reads a gosan report like a Go crash.
 
 pub mod format;

@@ -7,7 +7,7 @@
 //! process near 32k live goroutines. So:
 //! - **Guarded** stacks are used while the process-wide count of guarded stacks stays
 //!   under a budget computed from `max_map_count` ([`guard_budget`]). Overflow hits the
-//!   guard page and the SIGSEGV handler in [`super::overflow`] reports it.
+//!   guard page and the SIGSEGV handler in `super::overflow` reports it.
 //! - **Slab** stacks (beyond the budget) are carved 64 at a time from one mapping (one
 //!   VMA for 64 stacks). Each has a red zone at its low end filled with a canary; the
 //!   scheduler checks the canary and the saved stack pointer at every switch
@@ -18,7 +18,7 @@
 //!
 //! # Pooling
 //! A fresh stack costs ~8.5 µs (mmap + mprotect); reuse costs a `Vec::pop`. Stacks of
-//! finished goroutines go to a per-thread pool (no lock), capped at [`POOL_CAP`]; slab
+//! finished goroutines go to a per-thread pool (no lock), capped at `POOL_CAP`; slab
 //! stacks beyond the cap return to a global free list (slabs are never unmapped).
 
 use std::cell::RefCell;

@@ -2,7 +2,7 @@
 //! coroutines, and a [`Chooser`] deciding at every scheduling point who runs next.
 //!
 //! # Shape
-//! The thread that calls `run` runs [`run_loop`] on its own stack; each goroutine is a
+//! The thread that calls `run` runs `run_loop` on its own stack; each goroutine is a
 //! coroutine the loop resumes. A goroutine leaves the CPU only by suspending itself
 //! back to the loop with a [`Switch`]: `To(slot)` when it already picked its successor
 //! (scheduling point, park), `Idle` when nobody is runnable. The loop never decides
