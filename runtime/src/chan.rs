@@ -195,13 +195,10 @@ impl ChanRace {
         race::release_for(g, c);
     }
 
-    /// Go's `racesync`: an unbuffered hand-off orders both sides.
+    /// Go's `racesync`: an unbuffered hand-off orders both sides (both goroutines
+    /// learn each other's clock; no slot clock is needed).
     fn sync_with(&mut self, g: GRef) {
-        let c = self.slot(0);
-        race::release(c);
-        race::acquire_for(g, c);
-        race::release_for(g, c);
-        race::acquire(c);
+        race::exchange_with(g);
     }
 }
 

@@ -351,6 +351,14 @@ impl RaceRun {
         self.account(before, clock.clock().len());
     }
 
+    /// `a` and `b` synchronize both ways (an unbuffered hand-off).
+    pub(crate) fn exchange(&mut self, a: Tid, b: Tid) {
+        let before = self.clock_len(a) + self.clock_len(b);
+        self.engine.exchanged(a, b);
+        let after = self.clock_len(a) + self.clock_len(b);
+        self.account(before, after);
+    }
+
     pub(crate) fn acquire(&mut self, tid: Tid, c: &mut RaceClock) {
         let run = self.run;
         self.acquire_sync(tid, c.of_run(run));
@@ -433,6 +441,16 @@ pub fn acquire_for(g: GRef, c: &mut RaceClock) {
 pub fn release_for(g: GRef, c: &mut RaceClock) {
     if ENABLED {
         sched::with_race_for(g, |r, tid| r.release(tid, c));
+    }
+}
+
+/// The running goroutine and parked goroutine `g` synchronize both ways: Go's
+/// `racesync` for an unbuffered hand-off (send → receive completes, receive → send
+/// completes).
+#[inline]
+pub fn exchange_with(g: GRef) {
+    if ENABLED {
+        sched::with_race_pair(g, |r, cur, other| r.exchange(cur, other));
     }
 }
 

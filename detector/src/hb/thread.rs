@@ -241,6 +241,28 @@ impl Threads {
         };
     }
 
+    /// Two running goroutines synchronize both ways (an unbuffered channel hand-off:
+    /// send → receive completes and receive → send completes): each joins the other's
+    /// clock, then both publish and tick, as a release/acquire pair through a sync
+    /// object would, without copying either clock into one.
+    pub fn exchange(&mut self, a: Tid, b: Tid) {
+        assert_ne!(a, b, "hb: a goroutine cannot synchronize with itself");
+        let (i, j) = (a.index(), b.index());
+        let (lo, hi) = if i < j { (i, j) } else { (j, i) };
+        let (left, right) = self.slots.split_at_mut(hi);
+        let (Slot::Running(x), Slot::Running(y)) = (&mut left[lo], &mut right[0]) else {
+            not_running(if matches!(left[lo], Slot::Running(_)) {
+                Tid::new(hi as u32)
+            } else {
+                Tid::new(lo as u32)
+            })
+        };
+        x.join(&y.clock);
+        y.join(&x.clock);
+        x.publish_and_tick();
+        y.publish_and_tick();
+    }
+
     /// The running goroutine in slot `tid`.
     ///
     /// # Panics

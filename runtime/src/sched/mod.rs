@@ -850,6 +850,38 @@ pub fn with_race_for<R>(g: GRef, f: impl FnOnce(&mut crate::race::RaceRun, Tid) 
     }
 }
 
+/// Like [`with_race`] with both the running goroutine's slot and parked goroutine
+/// `g`'s.
+#[inline]
+pub fn with_race_pair<R>(
+    g: GRef,
+    f: impl FnOnce(&mut crate::race::RaceRun, Tid, Tid) -> R,
+) -> Option<R> {
+    let s = sched_ptr();
+    if s.is_null() {
+        return None;
+    }
+    // SAFETY: as in `with_race`.
+    unsafe {
+        let sr = &mut *s;
+        if sr.cur_g.is_null() || sr.tearing_down {
+            return None;
+        }
+        let cur = (*sr.cur_g).tid;
+        let other = {
+            let gr = &sr.gs[g.slot as usize];
+            if gr.id != g.id {
+                return None;
+            }
+            gr.tid
+        };
+        let r = sr.race.as_deref_mut()?;
+        let out = f(r, cur, other);
+        sr.check_race_budget();
+        Some(out)
+    }
+}
+
 /// Runs `f` with the run's detector, goroutine or not (timers, frees).
 #[inline]
 pub fn with_race_any<R>(f: impl FnOnce(&mut crate::race::RaceRun) -> R) -> Option<R> {
