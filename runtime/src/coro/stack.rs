@@ -9,9 +9,11 @@
 //!   under a budget computed from `max_map_count` ([`guard_budget`]). Overflow hits the
 //!   guard page and the SIGSEGV handler in `super::overflow` reports it.
 //! - **Slab** stacks (beyond the budget) are carved 64 at a time from one mapping (one
-//!   VMA for 64 stacks). Each has a red zone at its low end filled with a canary; the
-//!   scheduler checks the canary and the saved stack pointer at every switch
-//!   ([`GoStack::overflowed`]), so an overflow is reported at the next switch.
+//!   VMA for 64 stacks). Each has a red zone at its low end whose top words must stay
+//!   zero (fresh anonymous memory is zero and only an overflow writes there; reading
+//!   it maps the shared zero page, so the check costs no resident memory). The
+//!   scheduler checks them at every switch and the SIGSEGV handler checks the stack
+//!   pointer, so an overflow is reported at the next switch or fault.
 //!   Invariant: an overflow bigger than the red zone without a switch in between can
 //!   still corrupt the neighbouring slab stack; that is the price of >32k goroutines
 //!   and is documented in ARCHITECTURE.md.
@@ -35,7 +37,7 @@ const POOL_CAP: usize = 16 * 1024;
 /// Stacks carved from one slab mapping.
 const SLAB_STACKS: usize = 64;
 /// Canary words written at the bottom of a slab stack's red zone.
-const CANARY: u64 = 0x676f_7361_6e5f_7374; // "gosan_st"
+/// Words at the top of a slab stack's red zone that must stay zero.
 const CANARY_WORDS: usize = 8;
 
 fn page_size() -> usize {
@@ -65,7 +67,7 @@ pub fn guard_budget() -> usize {
 enum Kind {
     /// Owns `[map_base, map_base + map_len)`; the lowest GUARD_SIZE bytes are PROT_NONE.
     Guarded { map_base: usize, map_len: usize },
-    /// A slice of a slab; the lowest GUARD_SIZE bytes are a canary-checked red zone.
+    /// A slice of a slab; the lowest GUARD_SIZE bytes are a red zone that must stay zero.
     Slab,
 }
 
@@ -104,24 +106,11 @@ impl GoStack {
         matches!(self.kind, Kind::Guarded { .. })
     }
 
-    /// For slab stacks: has the red zone been written to (canary gone) or is `sp`
+    /// For slab stacks: has the red zone been written to or is `sp`
     /// inside it? Guarded stacks never need this (the guard page faults).
     #[inline]
     pub fn overflowed(&self, sp: usize) -> bool {
         !self.is_guarded() && slab_overflowed(self.lo, sp)
-    }
-
-    fn write_canary(&self) {
-        for i in 0..CANARY_WORDS {
-            // SAFETY: both canary runs are inside the red zone of this slab stack.
-            unsafe {
-                std::ptr::write_volatile((self.lo + 8 * i) as *mut u64, CANARY);
-                std::ptr::write_volatile(
-                    (self.lo + GUARD_SIZE - 8 * CANARY_WORDS + 8 * i) as *mut u64,
-                    CANARY,
-                );
-            }
-        }
     }
 
     #[cold]
@@ -187,7 +176,6 @@ impl GoStack {
             hi: lo + STACK_SIZE + GUARD_SIZE,
             kind: Kind::Slab,
         };
-        s.write_canary();
         s
     }
 
@@ -210,20 +198,17 @@ impl GoStack {
 }
 
 /// Whether the slab stack starting at `lo` overflowed: `sp` (if known, else 0) is in
-/// its red zone, or a canary word at either end of the red zone was overwritten.
+/// its red zone, or a word at the top of the red zone is no longer zero.
 #[inline]
 pub fn slab_overflowed(lo: usize, sp: usize) -> bool {
     if sp != 0 && sp < lo + GUARD_SIZE {
         return true;
     }
     (0..CANARY_WORDS).any(|i| {
-        // SAFETY: both canary runs lie inside the red zone of the slab stack at `lo`,
+        // SAFETY: the words lie at the top of the red zone of the slab stack at `lo`,
         // which stays mapped for the life of the process.
         unsafe {
-            std::ptr::read_volatile((lo + 8 * i) as *const u64) != CANARY
-                || std::ptr::read_volatile(
-                    (lo + GUARD_SIZE - 8 * CANARY_WORDS + 8 * i) as *const u64,
-                ) != CANARY
+            std::ptr::read_volatile((lo + GUARD_SIZE - 8 * CANARY_WORDS + 8 * i) as *const u64) != 0
         }
     })
 }
@@ -302,15 +287,18 @@ mod tests {
     }
 
     #[test]
-    fn slab_canary_detects_red_zone_write() {
+    fn slab_red_zone_write_is_detected() {
         let s = GoStack::new_slab();
         assert!(!s.overflowed(0));
-        // SAFETY: writing inside the slab stack's own red zone.
-        unsafe { std::ptr::write_volatile((s.lo + 8) as *mut u64, 0) };
-        assert!(s.overflowed(0));
-        s.write_canary();
         assert!(!s.overflowed(s.hi - 64));
-        assert!(s.overflowed(s.lo + 100));
+        assert!(s.overflowed(s.lo + 100), "sp inside the red zone");
+        let top = s.lo + GUARD_SIZE - 8;
+        // SAFETY: writing inside the slab stack's own red zone.
+        unsafe { std::ptr::write_volatile(top as *mut u64, 0x5a5a) };
+        assert!(s.overflowed(0));
+        // SAFETY: as above (restore the zero before the slice is reused).
+        unsafe { std::ptr::write_volatile(top as *mut u64, 0) };
+        assert!(!s.overflowed(0));
         s.release();
     }
 }
