@@ -171,12 +171,11 @@ impl GoStack {
             free.extend((0..SLAB_STACKS).rev().map(|i| base as usize + i * one));
         }
         let lo = free.pop().expect("stack: slab free list refilled above");
-        let s = GoStack {
+        GoStack {
             lo,
             hi: lo + STACK_SIZE + GUARD_SIZE,
             kind: Kind::Slab,
-        };
-        s
+        }
     }
 
     fn release(self) {
