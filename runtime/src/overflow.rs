@@ -8,7 +8,7 @@
 //! writes the report with `write(2)` only (async-signal-safe: no allocation, no locks;
 //! the creation site is a `&'static Location`) and `_exit(2)`s. Any other fault goes
 //! to the previously installed handler (std's own stack-overflow check, or the
-//! default action). Slab stacks (beyond the guard budget) are checked by canary at
+//! default action). Slab stacks (beyond the guard budget) are checked by their zero red zone at
 //! every switch ([`report_and_exit`] from the loop).
 
 use std::panic::Location;
