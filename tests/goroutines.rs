@@ -191,3 +191,25 @@ fn spawn_and_finish_many_goroutines_reuses_stacks() {
     });
     assert!(r.is_clean(), "{r}");
 }
+
+#[test]
+fn waking_a_goroutine_from_a_foreign_thread_is_a_clear_error() {
+    let msg = Arc::new(std::sync::Mutex::new(String::new()));
+    let m2 = msg.clone();
+    let r = run(move || {
+        let c: Chan<i32> = chan(0);
+        let c2 = c.clone();
+        go(move || {
+            c2.recv();
+        });
+        gosan::time::sleep(std::time::Duration::from_millis(1)); // the receiver parks
+        let t = std::thread::spawn(move || c.send(1));
+        let err = t.join().unwrap_err();
+        *m2.lock().unwrap() = err
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .unwrap_or_default();
+    });
+    let msg = msg.lock().unwrap().clone();
+    assert!(msg.contains("another gosan run"), "{msg:?} / {r}");
+}

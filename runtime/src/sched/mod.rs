@@ -1093,6 +1093,8 @@ impl Drop for NoSwitch {
 pub struct GRef {
     pub slot: u32,
     pub id: u64,
+    /// The run the goroutine belongs to (its scheduler's address while it lives).
+    pub run: usize,
 }
 
 /// The running goroutine.
@@ -1114,6 +1116,7 @@ pub fn current() -> GRef {
         GRef {
             slot: (*s).current,
             id: (*g).id,
+            run: s as usize,
         }
     }
 }
@@ -1122,8 +1125,8 @@ pub fn current() -> GRef {
 #[inline]
 pub fn ready(g: GRef) {
     let s = sched_ptr();
-    if s.is_null() {
-        return;
+    if s as usize != g.run {
+        woken_from_another_run();
     }
     // SAFETY: this thread's run; short exclusive access.
     unsafe {
@@ -1138,6 +1141,16 @@ pub fn ready(g: GRef) {
             sr.spin_streak = 0; // progress: somebody woke up
         }
     }
+}
+
+/// A channel or primitive shared with another thread's run (or used from a plain
+/// thread) would wake a goroutine this thread's scheduler does not own.
+#[cold]
+#[track_caller]
+fn woken_from_another_run() -> ! {
+    panic!(
+        "gosan: this operation would wake a goroutine of another gosan run (or was called outside any run); channels and sync primitives must not be shared between runs or with threads outside a run"
+    )
 }
 
 /// A recorded uniform choice in `0..n` (select's arm choice). `n >= 1`.
