@@ -40,12 +40,6 @@ const SLAB_STACKS: usize = 64;
 /// Words at the top of a slab stack's red zone that must stay zero.
 const CANARY_WORDS: usize = 8;
 
-fn page_size() -> usize {
-    static PAGE: OnceLock<usize> = OnceLock::new();
-    // SAFETY: sysconf has no preconditions.
-    *PAGE.get_or_init(|| unsafe { libc::sysconf(libc::_SC_PAGESIZE) as usize })
-}
-
 /// Guarded stacks live in the process right now (pooled ones included).
 static GUARDED_LIVE: AtomicUsize = AtomicUsize::new(0);
 
@@ -95,11 +89,6 @@ impl GoStack {
     /// Lowest and highest address of the stack memory, guard region included.
     pub fn bounds(&self) -> (usize, usize) {
         (self.lo, self.hi)
-    }
-
-    /// Whether `addr` lies in this stack's guard page / red zone.
-    pub fn in_guard(&self, addr: usize) -> bool {
-        addr >= self.lo.saturating_sub(page_size()) && addr < self.lo + GUARD_SIZE
     }
 
     pub fn is_guarded(&self) -> bool {
