@@ -99,6 +99,14 @@ pub struct RawRace {
 
 static RUN_IDS: AtomicU64 = AtomicU64::new(1);
 
+/// FNV-1a over return addresses: the key of an interned stack.
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+#[inline]
+fn fnv_step(h: u64, pc: usize) -> u64 {
+    (h ^ pc as u64).wrapping_mul(0x0100_0000_01b3)
+}
+
 /// Hasher for keys that are already well mixed (site hashes): one multiply.
 #[derive(Default)]
 struct MixHasher(u64);
@@ -235,21 +243,28 @@ impl RaceRun {
         // (the report keeps only that one).
         let depth = if self.history { capture::MAX_FRAMES } else { 6 };
         // Hash the chain while walking it; the PCs are only collected for a new site.
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut h = FNV_OFFSET;
         let mut first = 0;
         capture::frames(fp, lo, hi, depth, |pc| {
             if first == 0 {
                 first = pc;
             }
-            h = (h ^ pc as u64).wrapping_mul(0x0100_0000_01b3);
+            h = fnv_step(h, pc);
         });
         let key = (loc.map_or(0, |l| l as *const _ as usize), first, h);
+        self.intern(key, || Site {
+            loc,
+            pcs: capture::walk(fp, lo, hi, depth),
+        })
+    }
+
+    /// The id of the site under `key`, creating it with `make` the first time.
+    fn intern(&mut self, key: (usize, usize, u64), make: impl FnOnce() -> Site) -> u32 {
         if let Some(&id) = self.site_index.get(&key) {
             return id;
         }
-        let pcs = capture::walk(fp, lo, hi, depth);
         let id = self.sites.len() as u32;
-        self.sites.push(Site { loc, pcs });
+        self.sites.push(make());
         self.site_index.insert(key, id);
         id
     }
@@ -312,21 +327,13 @@ impl RaceRun {
 
     /// A creation site: the `go` call's location and the creator's stack.
     pub(crate) fn creation_site(&mut self, loc: &'static Location<'static>, pcs: &Pcs) -> u32 {
-        let mut h: u64 = 0x8422_2325_cbf2_9ce4;
-        for &pc in pcs.iter() {
-            h = (h ^ pc as u64).wrapping_mul(0x0100_0000_01b3);
-        }
+        let h = pcs.iter().fold(FNV_OFFSET, |h, &pc| fnv_step(h, pc));
+        // `usize::MAX` in the middle keeps creation sites apart from access sites.
         let key = (loc as *const _ as usize, usize::MAX, h);
-        if let Some(&id) = self.site_index.get(&key) {
-            return id;
-        }
-        let id = self.sites.len() as u32;
-        self.sites.push(Site {
+        self.intern(key, || Site {
             loc: Some(loc),
             pcs: pcs.clone(),
-        });
-        self.site_index.insert(key, id);
-        id
+        })
     }
 
     pub(crate) fn engine(&mut self) -> &mut Engine {

@@ -7,16 +7,9 @@ use gosan_runtime::sync::atomic::{
 };
 use gosan_runtime::*;
 use std::sync::Arc;
-use std::time::Duration;
 
-fn within<R: Send + 'static>(secs: u64, f: impl FnOnce() -> R + Send + 'static) -> R {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.recv_timeout(Duration::from_secs(secs))
-        .expect("did not finish in time (or panicked): a spin loop made no progress")
-}
+mod common;
+use common::within;
 
 fn join(n: usize, done: &Chan<()>) {
     for _ in 0..n {

@@ -7,29 +7,9 @@ use gosan_runtime::*;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
-/// Runs `f` on a fresh thread and fails the test if it takes longer than `secs` (a
-/// spin loop that never yields would otherwise hang the test instead of failing it).
-fn within<R: Send + 'static>(secs: u64, f: impl FnOnce() -> R + Send + 'static) -> R {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.recv_timeout(Duration::from_secs(secs))
-        .expect("did not finish in time (or panicked): a spin loop made no progress")
-}
-
-/// Gosched until `cond` holds (bounded).
-fn spin_until(mut cond: impl FnMut() -> bool) {
-    for _ in 0..100_000 {
-        if cond() {
-            return;
-        }
-        gosched();
-    }
-    panic!("condition never became true");
-}
+mod common;
+use common::{spin_until, within};
 
 fn waiters(m: &RawMutex) -> String {
     format!("{m:?}")

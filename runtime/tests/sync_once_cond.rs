@@ -9,15 +9,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
 
-fn spin_until(mut cond: impl FnMut() -> bool) {
-    for _ in 0..100_000 {
-        if cond() {
-            return;
-        }
-        gosched();
-    }
-    panic!("condition never became true");
-}
+mod common;
+use common::spin_until;
 
 // ── Once ────────────────────────────────────────────────────────────────────────
 

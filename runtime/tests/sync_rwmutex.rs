@@ -7,15 +7,8 @@ use gosan_runtime::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
 
-fn spin_until(mut cond: impl FnMut() -> bool) {
-    for _ in 0..100_000 {
-        if cond() {
-            return;
-        }
-        gosched();
-    }
-    panic!("condition never became true");
-}
+mod common;
+use common::spin_until;
 
 fn dbg(m: &RawRwMutex) -> String {
     format!("{m:?}")
