@@ -17,13 +17,56 @@
 //! given to `with`/`with_mut` run with switching suspended: they must not block (a
 //! clear panic if they do), so no other goroutine can observe the borrowed value.
 //!
-//! Deterministic mode runs one goroutine at a time, so these cells never see two
-//! accesses at once; the parallel scheduler will add a lock per cell.
+//! # Soundness: the borrow rule and the thread rule
+//!
+//! The three cells hand out `&T`/`&mut T` (or, for `RaceCell`, pointers meant to
+//! become them) through `&self`, from any clone and any thread, so each one carries a
+//! borrow state (the private `borrow` module: `RefCell`'s counter made atomic) that
+//! every access takes for its duration — the whole closure for `with`/`with_mut`,
+//! the single read or write for `get`/`set`/`push`/`len`:
+//!
+//! - **Borrow rule.** Reads (`with`, `get`, `len`, `is_empty`, `SharedVec::with`,
+//!   `RaceCell::with`) share; writes (`with_mut`, `set`, `push`,
+//!   `RaceCell::with_mut`) are exclusive. A re-entrant access that breaks this — a
+//!   `with_mut` or `set` of the same value from inside its `with`, a `push` inside
+//!   `SharedVec::with`, any access inside `with_mut`, also through a clone — panics
+//!   with `gosan: Shared<T> created at FILE:LINE:COL already borrowed: …` or
+//!   `… already mutably borrowed: …`, naming the object's creation site. Inside a
+//!   run, that panic is the run's `Report.panic`, like any other.
+//! - **Thread rule.** At any moment one OS thread holds a cell's borrows. An access
+//!   from a second thread while the first is inside one panics with `… used from two
+//!   threads at once: …` instead of racing. A deterministic run executes all its
+//!   goroutines on one thread, so within a run this never fires; it catches cells
+//!   shared between concurrent runs (parallel libtest threads with one `static`) or
+//!   plain threads without synchronization. Accesses that something orders — a
+//!   `join`, a channel, a lock, one run ending before the next starts — hand the
+//!   value over cleanly: the borrow word is released with `Release` and taken with
+//!   `Acquire`, so the previous thread's writes are visible.
+//!
+//! Access **outside a gosan run** is allowed and sound under the same two rules (it
+//! is how a `static` or a value built before `gosan::run` gets initialized and
+//! checked afterwards); it is not a scheduling point and the detector does not see
+//! it. Forbidding it would gain nothing the borrow word does not already give.
+//!
+//! That is what justifies `Send + Sync` for `T: Send` (DESIGN: every handle is): the
+//! value is used by one thread at a time, with happens-before between consecutive
+//! threads, exactly as a `Mutex<T>` moves its value — so `T: Sync` is not needed, and
+//! a `T` that is not `Send` (an `Rc`) makes the handle neither `Send` nor `Sync`. The
+//! cost is one compare-exchange to take a borrow and one store to release it: about
+//! 5 ns per access (`cargo bench --bench runtime -- shared`, a `get`+`set` pair under
+//! the detector: 47.6 → 57.0 ns).
+//!
+//! The parallel scheduler (`procs > 1`, not built yet) runs goroutines on several
+//! threads; it will have to wait on the borrow word instead of panicking under the
+//! thread rule.
 
+mod borrow;
+
+use borrow::BorrowCell;
 use gosan_runtime::race as rt;
 use gosan_runtime::sched;
-use std::cell::UnsafeCell;
 use std::fmt;
+use std::panic::Location;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -72,6 +115,11 @@ fn shadow_size<T>() -> u64 {
     (std::mem::size_of::<T>() as u64).max(1)
 }
 
+/// `T`'s name, for borrow-conflict messages.
+fn ty<T>() -> &'static str {
+    std::any::type_name::<T>()
+}
+
 /// Runs `f` with goroutine switches suspended; a blocking call inside panics.
 fn pinned<R>(f: impl FnOnce() -> R) -> R {
     let _g = sched::NoSwitch::enter();
@@ -81,12 +129,12 @@ fn pinned<R>(f: impl FnOnce() -> R) -> R {
 // ── Shared<T> ────────────────────────────────────────────────────────────────────
 
 struct SharedInner<T> {
-    value: UnsafeCell<T>,
+    cell: BorrowCell<T>,
 }
 
 impl<T> SharedInner<T> {
     fn addr(&self) -> u64 {
-        self.value.get() as u64
+        self.cell.as_ptr() as u64
     }
 }
 
@@ -97,24 +145,42 @@ impl<T> Drop for SharedInner<T> {
 }
 
 /// A variable shared between goroutines, watched by the race detector.
+///
+/// `Send + Sync` when `T: Send` (no `unsafe impl` here: it follows from the borrow
+/// cell inside, see the [crate docs](crate#soundness-the-borrow-rule-and-the-thread-rule)).
+///
+/// # Panics
+///
+/// Every method borrows the value for its duration: `with` and `get` share, `with_mut`
+/// and `set` are exclusive (`update` is a `get`, then a `set`). A borrow that
+/// conflicts with one still live — a re-entrant call from inside a `with`/`with_mut`
+/// closure on this or any clone — panics with `gosan: Shared<T> created at …
+/// already borrowed` (an exclusive borrow inside a shared one) or `… already mutably
+/// borrowed` (anything inside an exclusive one), naming where the variable was
+/// created. An access from a second OS thread while another thread is inside one
+/// panics with `… used from two threads at once`. Closures that block (a channel
+/// operation, a lock) panic too.
+///
+/// ```
+/// let r = gosan_runtime::run(|| {
+///     let x = gosan_instrument::Shared::new(vec![1, 2]);
+///     let y = x.clone();
+///     x.with(|v| y.with_mut(|w| w.push(v[0]))); // &Vec and &mut Vec of one value
+/// });
+/// assert!(r.panic.unwrap().message.contains("already borrowed"));
+/// ```
 pub struct Shared<T> {
     inner: Arc<SharedInner<T>>,
 }
 
-// SAFETY: goroutines of a deterministic run execute one at a time on one thread and
-// every access goes through a method that completes without switching (closures run
-// pinned), so no two accesses overlap; values move between goroutines, hence T: Send.
-unsafe impl<T: Send> Send for Shared<T> {}
-// SAFETY: as above.
-unsafe impl<T: Send> Sync for Shared<T> {}
-
 impl<T> Shared<T> {
-    /// A new shared variable; creating it counts as a write by the creator.
+    /// A new shared variable; creating it counts as a write by the creator. The
+    /// caller's location is the creation site that borrow panics name.
     #[track_caller]
     pub fn new(v: T) -> Shared<T> {
         let s = Shared {
             inner: Arc::new(SharedInner {
-                value: UnsafeCell::new(v),
+                cell: BorrowCell::new(v, Location::caller()),
             }),
         };
         rt::access(s.inner.addr(), shadow_size::<T>(), true, false);
@@ -127,44 +193,63 @@ impl<T> Shared<T> {
     }
 
     /// Reads through a shared reference (a read). `f` must not block.
+    ///
+    /// # Panics
+    /// If the value is mutably borrowed (called from inside its `with_mut`), or
+    /// borrowed on another thread right now; see [`Shared`].
     #[track_caller]
     pub fn with<R>(&self, f: impl FnOnce(&T) -> R) -> R {
         sched::sched_point();
+        let v = self.inner.cell.read("Shared", ty::<T>());
         rt::access(self.addr(), shadow_size::<T>(), false, false);
-        // SAFETY: see the Send/Sync impls: no other access overlaps this one.
-        pinned(|| f(unsafe { &*self.inner.value.get() }))
+        pinned(|| f(&v))
     }
 
     /// Writes through an exclusive reference (a write). `f` must not block.
+    ///
+    /// # Panics
+    /// If the value is borrowed at all (called from inside its `with`/`with_mut`), or
+    /// on another thread right now; see [`Shared`].
     #[track_caller]
     pub fn with_mut<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
         sched::sched_point();
+        let mut v = self.inner.cell.write("Shared", ty::<T>());
         rt::access(self.addr(), shadow_size::<T>(), true, false);
-        // SAFETY: see the Send/Sync impls: no other access overlaps this one.
-        pinned(|| f(unsafe { &mut *self.inner.value.get() }))
+        pinned(|| f(&mut v))
     }
 }
 
 impl<T: Copy> Shared<T> {
     /// The value (a read).
+    ///
+    /// # Panics
+    /// Inside this value's `with_mut`, or while another thread uses it; see
+    /// [`Shared`].
     #[track_caller]
     pub fn get(&self) -> T {
         sched::sched_point();
+        let v = self.inner.cell.read("Shared", ty::<T>());
         rt::access(self.addr(), shadow_size::<T>(), false, false);
-        // SAFETY: see the Send/Sync impls.
-        unsafe { *self.inner.value.get() }
+        *v
     }
 
     /// Replaces the value (a write).
+    ///
+    /// # Panics
+    /// Inside this value's `with`/`with_mut`, or while another thread uses it; see
+    /// [`Shared`].
     #[track_caller]
     pub fn set(&self, v: T) {
         sched::sched_point();
+        let mut w = self.inner.cell.write("Shared", ty::<T>());
         rt::access(self.addr(), shadow_size::<T>(), true, false);
-        // SAFETY: see the Send/Sync impls.
-        unsafe { *self.inner.value.get() = v };
+        *w = v;
     }
 
     /// A read, a scheduling point, then a write: Go's `x += 1`, not atomic.
+    ///
+    /// # Panics
+    /// As [`get`](Self::get) and [`set`](Self::set).
     #[track_caller]
     pub fn update(&self, f: impl FnOnce(&mut T)) {
         let mut v = self.get();
@@ -203,7 +288,7 @@ static NEXT_RANGE: AtomicU64 = AtomicU64::new(0x7e00_0000_0000_0000);
 const RANGE: u64 = 1 << 36;
 
 struct VecInner<T> {
-    items: UnsafeCell<Vec<T>>,
+    items: BorrowCell<Vec<T>>,
     base: u64,
 }
 
@@ -224,14 +309,20 @@ impl<T> Drop for VecInner<T> {
 }
 
 /// A growable vector shared between goroutines, with one shadow location per element.
+///
+/// `Send + Sync` when `T: Send`, like [`Shared`].
+///
+/// # Panics
+///
+/// The same borrow and thread rules as [`Shared`]: `get`, `len`, `is_empty` and
+/// `with` share the vector, `push` and `set` are exclusive. So a `push` (or `set`)
+/// from inside a `with` closure — which could reallocate under the slice the closure
+/// holds — panics with `gosan: SharedVec<T> created at … already borrowed`; an
+/// access from a second OS thread while another is inside one panics with `… used
+/// from two threads at once`. `get`/`set` out of range panic like Go.
 pub struct SharedVec<T> {
     inner: Arc<VecInner<T>>,
 }
-
-// SAFETY: as for `Shared<T>`: accesses never overlap in a deterministic run.
-unsafe impl<T: Send> Send for SharedVec<T> {}
-// SAFETY: as above.
-unsafe impl<T: Send> Sync for SharedVec<T> {}
 
 #[cold]
 #[track_caller]
@@ -240,13 +331,14 @@ fn out_of_range(i: usize, len: usize) -> ! {
 }
 
 impl<T> SharedVec<T> {
-    /// An empty vector; creating it writes its length.
+    /// An empty vector; creating it writes its length. The caller's location is the
+    /// creation site that borrow panics name.
     #[track_caller]
     pub fn new() -> SharedVec<T> {
         let base = NEXT_RANGE.fetch_add(RANGE, Ordering::Relaxed);
         let v = SharedVec {
             inner: Arc::new(VecInner {
-                items: UnsafeCell::new(Vec::new()),
+                items: BorrowCell::new(Vec::new(), Location::caller()),
                 base,
             }),
         };
@@ -256,11 +348,14 @@ impl<T> SharedVec<T> {
 
     /// Appends `x`: reads and writes the length, writes the new element (Go's
     /// `s = append(s, x)`).
+    ///
+    /// # Panics
+    /// Inside this vector's `with`, or while another thread uses it; see
+    /// [`SharedVec`].
     #[track_caller]
     pub fn push(&self, x: T) {
         sched::sched_point();
-        // SAFETY: see the Send/Sync impls.
-        let items = unsafe { &mut *self.inner.items.get() };
+        let mut items = self.inner.items.write("SharedVec", ty::<T>());
         rt::access(self.inner.len_addr(), 8, false, false);
         rt::access(self.inner.len_addr(), 8, true, false);
         rt::access(
@@ -273,49 +368,61 @@ impl<T> SharedVec<T> {
     }
 
     /// Number of elements (a read of the length).
+    ///
+    /// # Panics
+    /// While another thread uses the vector; see [`SharedVec`].
     #[track_caller]
     pub fn len(&self) -> usize {
         sched::sched_point();
+        let items = self.inner.items.read("SharedVec", ty::<T>());
         rt::access(self.inner.len_addr(), 8, false, false);
-        // SAFETY: see the Send/Sync impls.
-        unsafe { (*self.inner.items.get()).len() }
+        items.len()
     }
 
     /// Whether it is empty (a read of the length).
+    ///
+    /// # Panics
+    /// As [`len`](Self::len).
     #[track_caller]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    /// Replaces element `i` (reads the length, writes the element).
+    /// Replaces element `i` (reads the length, writes the element). The old element
+    /// is dropped after the vector is released, so its destructor may use it.
     ///
     /// # Panics
-    /// `runtime error: index out of range [i] with length n`, like Go.
+    /// `runtime error: index out of range [i] with length n`, like Go; inside this
+    /// vector's `with`, or while another thread uses it (see [`SharedVec`]).
     #[track_caller]
     pub fn set(&self, i: usize, x: T) {
         sched::sched_point();
+        let mut items = self.inner.items.write("SharedVec", ty::<T>());
         rt::access(self.inner.len_addr(), 8, false, false);
-        // SAFETY: see the Send/Sync impls.
-        let items = unsafe { &mut *self.inner.items.get() };
         if i >= items.len() {
             out_of_range(i, items.len());
         }
         rt::access(self.inner.elem_addr(i), shadow_size::<T>(), true, false);
-        items[i] = x;
+        let old = std::mem::replace(&mut items[i], x);
+        drop(items);
+        drop(old);
     }
 
-    /// Runs `f` on a snapshot borrow of all elements (reads the length and every
-    /// element). `f` must not block.
+    /// Runs `f` on a borrow of all elements (reads the length and every element).
+    /// `f` must not block, and must not `push` or `set` this vector.
+    ///
+    /// # Panics
+    /// If `f` pushes to or sets this vector (`already borrowed`), or while another
+    /// thread uses it; see [`SharedVec`].
     #[track_caller]
     pub fn with<R>(&self, f: impl FnOnce(&[T]) -> R) -> R {
         sched::sched_point();
+        let items = self.inner.items.read("SharedVec", ty::<T>());
         rt::access(self.inner.len_addr(), 8, false, false);
-        // SAFETY: see the Send/Sync impls.
-        let items = unsafe { &*self.inner.items.get() };
         for i in 0..items.len() {
             rt::access(self.inner.elem_addr(i), shadow_size::<T>(), false, false);
         }
-        pinned(|| f(items))
+        pinned(|| f(&items))
     }
 }
 
@@ -323,13 +430,13 @@ impl<T: Copy> SharedVec<T> {
     /// Element `i` (reads the length and the element).
     ///
     /// # Panics
-    /// `runtime error: index out of range [i] with length n`, like Go.
+    /// `runtime error: index out of range [i] with length n`, like Go; while another
+    /// thread uses the vector (see [`SharedVec`]).
     #[track_caller]
     pub fn get(&self, i: usize) -> T {
         sched::sched_point();
+        let items = self.inner.items.read("SharedVec", ty::<T>());
         rt::access(self.inner.len_addr(), 8, false, false);
-        // SAFETY: see the Send/Sync impls.
-        let items = unsafe { &*self.inner.items.get() };
         if i >= items.len() {
             out_of_range(i, items.len());
         }
@@ -363,57 +470,80 @@ impl<T> fmt::Debug for SharedVec<T> {
 
 /// A cell for unsafe code, in loom's style: every use says whether it reads or
 /// writes, and the detector checks it.
+///
+/// Dereferencing the pointers is the caller's `unsafe` duty; what the cell
+/// guarantees is its borrow state: while a `with_mut` closure runs, no other
+/// `with`/`with_mut` of this cell runs (on any thread), and while a `with` closure
+/// runs, no `with_mut` does. So `&mut *p` inside `with_mut` and `&*p` inside `with`
+/// alias nothing the cell hands out, as long as they do not outlive the closure (as
+/// loom's `UnsafeCell` checks). `Send + Sync` when `T: Send`.
+///
+/// # Panics
+///
+/// A `with_mut` inside a `with` or `with_mut` of the same cell panics with
+/// `gosan: RaceCell<T> created at … already borrowed` / `… already mutably
+/// borrowed`, a `with` inside a `with_mut` with the latter; an access from a second
+/// OS thread while another is inside one panics with `… used from two threads at
+/// once`. Closures that block panic too.
 pub struct RaceCell<T> {
-    value: UnsafeCell<T>,
+    cell: BorrowCell<T>,
 }
-
-// SAFETY: the cell only hands out raw pointers; dereferencing them is the caller's
-// `unsafe` responsibility, which the detector checks for races.
-unsafe impl<T: Send> Sync for RaceCell<T> {}
 
 impl<T> RaceCell<T> {
     /// A new cell. (It may still move, so creation is not an access; accesses are
-    /// keyed by the cell's address when used, as with a Go variable.)
+    /// keyed by the cell's address when used, as with a Go variable.) The caller's
+    /// location is the creation site that borrow panics name.
+    #[track_caller]
     pub fn new(v: T) -> RaceCell<T> {
         RaceCell {
-            value: UnsafeCell::new(v),
+            cell: BorrowCell::new(v, Location::caller()),
         }
     }
 
-    /// A read: `f` gets a `*const T`.
+    /// A read: `f` gets a `*const T`, valid for reads while `f` runs.
+    ///
+    /// # Panics
+    /// Inside this cell's `with_mut`, or while another thread uses it; see
+    /// [`RaceCell`].
     #[track_caller]
     pub fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
         sched::sched_point();
-        rt::access(self.value.get() as u64, shadow_size::<T>(), false, false);
-        pinned(|| f(self.value.get()))
+        let r = self.cell.read("RaceCell", ty::<T>());
+        rt::access(self.cell.as_ptr() as u64, shadow_size::<T>(), false, false);
+        pinned(|| f(r.as_ptr()))
     }
 
-    /// A write: `f` gets a `*mut T`.
+    /// A write: `f` gets a `*mut T`, valid for reads and writes while `f` runs.
+    ///
+    /// # Panics
+    /// Inside this cell's `with`/`with_mut`, or while another thread uses it; see
+    /// [`RaceCell`].
     #[track_caller]
     pub fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
         sched::sched_point();
-        rt::access(self.value.get() as u64, shadow_size::<T>(), true, false);
-        pinned(|| f(self.value.get()))
+        let w = self.cell.write("RaceCell", ty::<T>());
+        rt::access(self.cell.as_ptr() as u64, shadow_size::<T>(), true, false);
+        pinned(|| f(w.as_ptr()))
     }
 
     /// The value, consuming the cell.
     pub fn into_inner(self) -> T {
-        let addr = self.value.get() as u64;
+        let addr = self.cell.as_ptr() as u64;
         rt::freed(addr, shadow_size::<T>());
         let me = std::mem::ManuallyDrop::new(self);
-        // SAFETY: `me` is never used or dropped again.
-        unsafe { std::ptr::read(me.value.get()) }
+        // SAFETY: `me` is never used or dropped again, so the cell is moved out once.
+        unsafe { std::ptr::read(&me.cell) }.into_inner()
     }
 }
 
 impl<T> Drop for RaceCell<T> {
     fn drop(&mut self) {
-        rt::freed(self.value.get() as u64, shadow_size::<T>());
+        rt::freed(self.cell.as_ptr() as u64, shadow_size::<T>());
     }
 }
 
 impl<T> fmt::Debug for RaceCell<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "RaceCell({:p})", self.value.get())
+        write!(f, "RaceCell({:p})", self.cell.as_ptr())
     }
 }
