@@ -232,7 +232,11 @@ impl RaceRun {
 
     /// Interns a site: `loc` + the caller's stack from frame pointer `fp` within
     /// `[lo, hi)` (whole stack with history, one frame without).
-    pub(crate) fn site(
+    ///
+    /// # Safety
+    /// `[lo, hi)` is readable for the whole call (the running goroutine's stack, `fp`
+    /// a frame pointer on it): see `capture::frames`.
+    pub(crate) unsafe fn site(
         &mut self,
         loc: Option<&'static Location<'static>>,
         fp: usize,
@@ -245,16 +249,20 @@ impl RaceRun {
         // Hash the chain while walking it; the PCs are only collected for a new site.
         let mut h = FNV_OFFSET;
         let mut first = 0;
-        capture::frames(fp, lo, hi, depth, |pc| {
-            if first == 0 {
-                first = pc;
-            }
-            h = fnv_step(h, pc);
-        });
+        // SAFETY: per this function's contract.
+        unsafe {
+            capture::frames(fp, lo, hi, depth, |pc| {
+                if first == 0 {
+                    first = pc;
+                }
+                h = fnv_step(h, pc);
+            })
+        };
         let key = (loc.map_or(0, |l| l as *const _ as usize), first, h);
         self.intern(key, || Site {
             loc,
-            pcs: capture::walk(fp, lo, hi, depth),
+            // SAFETY: per this function's contract.
+            pcs: unsafe { capture::walk(fp, lo, hi, depth) },
         })
     }
 
@@ -277,9 +285,13 @@ impl RaceRun {
     }
 
     /// Records a race found by the current access (cold path).
+    ///
+    /// # Safety
+    /// As [`site`](Self::site): `[lo, hi)` is the running goroutine's stack and `fp`
+    /// a frame pointer on it.
     #[cold]
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn race_found(
+    pub(crate) unsafe fn race_found(
         &mut self,
         race: Race,
         size: u64,
@@ -317,7 +329,8 @@ impl RaceRun {
             current: kind(race.current),
             previous: kind(race.previous),
             cur_goid,
-            cur_pcs: capture::walk(fp, lo, hi, capture::MAX_FRAMES),
+            // SAFETY: per this function's contract.
+            cur_pcs: unsafe { capture::walk(fp, lo, hi, capture::MAX_FRAMES) },
             prev_goid,
             prev_site,
             origins,
@@ -437,7 +450,7 @@ pub fn release_merge(c: &mut RaceClock) {
 
 /// Goroutine `g` (parked, being completed by the running one) acquires `c`.
 #[inline]
-pub fn acquire_for(g: GRef, c: &mut RaceClock) {
+pub(crate) fn acquire_for(g: GRef, c: &mut RaceClock) {
     if ENABLED {
         sched::with_race_for(g, |r, tid| r.acquire(tid, c));
     }
@@ -445,7 +458,7 @@ pub fn acquire_for(g: GRef, c: &mut RaceClock) {
 
 /// Goroutine `g` (parked, being completed by the running one) release-stores into `c`.
 #[inline]
-pub fn release_for(g: GRef, c: &mut RaceClock) {
+pub(crate) fn release_for(g: GRef, c: &mut RaceClock) {
     if ENABLED {
         sched::with_race_for(g, |r, tid| r.release(tid, c));
     }
@@ -455,7 +468,7 @@ pub fn release_for(g: GRef, c: &mut RaceClock) {
 /// `racesync` for an unbuffered hand-off (send → receive completes, receive → send
 /// completes).
 #[inline]
-pub fn exchange_with(g: GRef) {
+pub(crate) fn exchange_with(g: GRef) {
     if ENABLED {
         sched::with_race_pair(g, |r, cur, other| r.exchange(cur, other));
     }
@@ -500,14 +513,17 @@ pub fn access_loc(
 fn access_at(loc: &'static Location<'static>, addr: u64, size: u64, write: bool, atomic: bool) {
     let fp = capture::frame_pointer();
     sched::with_race(|r, g| {
-        let site = r.site(Some(loc), fp, g.lo, g.hi);
+        // SAFETY: `fp` is our own frame pointer, on the running goroutine `g`'s stack
+        // `[lo, hi)`, which is live while we run on it.
+        let site = unsafe { r.site(Some(loc), fp, g.lo, g.hi) };
         let res = if write {
             r.engine().write(g.tid, addr, size, site, atomic)
         } else {
             r.engine().read(g.tid, addr, size, site, atomic)
         };
         if let Err(race) = res {
-            r.race_found(race, size, g.id, site, fp, g.lo, g.hi);
+            // SAFETY: as for `site` above.
+            unsafe { r.race_found(race, size, g.id, site, fp, g.lo, g.hi) };
         }
     });
 }
@@ -516,14 +532,17 @@ fn access_at(loc: &'static Location<'static>, addr: u64, size: u64, write: bool,
 fn range_at(loc: &'static Location<'static>, addr: u64, len: u64, write: bool) {
     let fp = capture::frame_pointer();
     sched::with_race(|r, g| {
-        let site = r.site(Some(loc), fp, g.lo, g.hi);
+        // SAFETY: `fp` is our own frame pointer, on the running goroutine `g`'s stack
+        // `[lo, hi)`, which is live while we run on it.
+        let site = unsafe { r.site(Some(loc), fp, g.lo, g.hi) };
         let res = if write {
             r.engine().write_range(g.tid, addr, len, site)
         } else {
             r.engine().read_range(g.tid, addr, len, site)
         };
         if let Err(race) = res {
-            r.race_found(race, len, g.id, site, fp, g.lo, g.hi);
+            // SAFETY: as for `site` above.
+            unsafe { r.race_found(race, len, g.id, site, fp, g.lo, g.hi) };
         }
     });
 }
