@@ -21,7 +21,7 @@
 //! known. Symbolization happens when the report is built.
 
 use crate::capture::{self, Pcs};
-use crate::sched::{self, GRef};
+use crate::sched::{self, GRef, G};
 use gosan_detector::hb::{AccessKind as HbKind, Engine, Race, SyncClock, Tid, Time};
 use gosan_detector::report::AccessKind;
 use std::collections::{HashMap, HashSet};
@@ -62,7 +62,7 @@ impl Drop for RaceClock {
         let n = self.clock.clock().len();
         if n > 0 {
             let run = self.run;
-            sched::with_race_any(|r| {
+            on_run(|r| {
                 if r.run == run {
                     r.clock_entries = r.clock_entries.saturating_sub(n);
                 }
@@ -422,13 +422,50 @@ impl RaceRun {
     }
 }
 
+// ── the race context (`sched::with_race`), by what an event involves ────────────
+
+/// An event of the running goroutine `g`.
+#[inline]
+fn on_cur<R>(f: impl FnOnce(&mut RaceRun, &G) -> R) -> Option<R> {
+    sched::with_race(|c| {
+        let g = c.cur?;
+        Some(f(c.run, g))
+    })
+}
+
+/// An event on behalf of parked goroutine `g` (completed by the running one or by a
+/// timer); `None` when `g`'s slot holds another goroutine now.
+#[inline]
+fn on_parked<R>(g: GRef, f: impl FnOnce(&mut RaceRun, Tid) -> R) -> Option<R> {
+    sched::with_race(|c| {
+        let tid = c.tid_of(g)?;
+        Some(f(c.run, tid))
+    })
+}
+
+/// An event between the running goroutine and parked goroutine `g`.
+#[inline]
+fn on_pair<R>(g: GRef, f: impl FnOnce(&mut RaceRun, Tid, Tid) -> R) -> Option<R> {
+    sched::with_race(|c| {
+        let cur = c.cur?.tid;
+        let other = c.tid_of(g)?;
+        Some(f(c.run, cur, other))
+    })
+}
+
+/// An event of the run, goroutine or not (timers, frees, clock drops).
+#[inline]
+fn on_run<R>(f: impl FnOnce(&mut RaceRun) -> R) -> Option<R> {
+    sched::with_race(|c| Some(f(c.run)))
+}
+
 // ── hooks for the runtime's primitives (no scheduling point) ────────────────────
 
 /// The running goroutine acquires `c` (lock, receive, wait returns…).
 #[inline]
 pub fn acquire(c: &mut RaceClock) {
     if ENABLED {
-        sched::with_race(|r, g| r.acquire(g.tid, c));
+        on_cur(|r, g| r.acquire(g.tid, c));
     }
 }
 
@@ -436,7 +473,7 @@ pub fn acquire(c: &mut RaceClock) {
 #[inline]
 pub fn release(c: &mut RaceClock) {
     if ENABLED {
-        sched::with_race(|r, g| r.release(g.tid, c));
+        on_cur(|r, g| r.release(g.tid, c));
     }
 }
 
@@ -444,7 +481,7 @@ pub fn release(c: &mut RaceClock) {
 #[inline]
 pub fn release_merge(c: &mut RaceClock) {
     if ENABLED {
-        sched::with_race(|r, g| r.release_merge(g.tid, c));
+        on_cur(|r, g| r.release_merge(g.tid, c));
     }
 }
 
@@ -452,7 +489,7 @@ pub fn release_merge(c: &mut RaceClock) {
 #[inline]
 pub(crate) fn acquire_for(g: GRef, c: &mut RaceClock) {
     if ENABLED {
-        sched::with_race_for(g, |r, tid| r.acquire(tid, c));
+        on_parked(g, |r, tid| r.acquire(tid, c));
     }
 }
 
@@ -460,7 +497,7 @@ pub(crate) fn acquire_for(g: GRef, c: &mut RaceClock) {
 #[inline]
 pub(crate) fn release_for(g: GRef, c: &mut RaceClock) {
     if ENABLED {
-        sched::with_race_for(g, |r, tid| r.release(tid, c));
+        on_parked(g, |r, tid| r.release(tid, c));
     }
 }
 
@@ -470,7 +507,7 @@ pub(crate) fn release_for(g: GRef, c: &mut RaceClock) {
 #[inline]
 pub(crate) fn exchange_with(g: GRef) {
     if ENABLED {
-        sched::with_race_pair(g, |r, cur, other| r.exchange(cur, other));
+        on_pair(g, |r, cur, other| r.exchange(cur, other));
     }
 }
 
@@ -478,7 +515,7 @@ pub(crate) fn exchange_with(g: GRef) {
 #[inline]
 pub fn clock_into(src: &mut RaceClock, dst: &mut RaceClock) {
     if ENABLED {
-        sched::with_race_any(|r| r.clock_into(src, dst));
+        on_run(|r| r.clock_into(src, dst));
     }
 }
 
@@ -512,7 +549,7 @@ pub fn access_loc(
 #[inline(never)]
 fn access_at(loc: &'static Location<'static>, addr: u64, size: u64, write: bool, atomic: bool) {
     let fp = capture::frame_pointer();
-    sched::with_race(|r, g| {
+    on_cur(|r, g| {
         // SAFETY: `fp` is our own frame pointer, on the running goroutine `g`'s stack
         // `[lo, hi)`, which is live while we run on it.
         let site = unsafe { r.site(Some(loc), fp, g.lo, g.hi) };
@@ -531,7 +568,7 @@ fn access_at(loc: &'static Location<'static>, addr: u64, size: u64, write: bool,
 #[inline(never)]
 fn range_at(loc: &'static Location<'static>, addr: u64, len: u64, write: bool) {
     let fp = capture::frame_pointer();
-    sched::with_race(|r, g| {
+    on_cur(|r, g| {
         // SAFETY: `fp` is our own frame pointer, on the running goroutine `g`'s stack
         // `[lo, hi)`, which is live while we run on it.
         let site = unsafe { r.site(Some(loc), fp, g.lo, g.hi) };
@@ -619,7 +656,7 @@ pub fn atomic_access(addr: u64, size: u64, write: bool) {
 pub fn acquire_addr<T>(p: *const T) {
     if ENABLED {
         let addr = p as u64;
-        sched::with_race(|r, g| {
+        on_cur(|r, g| {
             let c = r.addr_clock(addr).clone();
             r.acquire_sync(g.tid, &c);
         });
@@ -631,7 +668,7 @@ pub fn acquire_addr<T>(p: *const T) {
 pub fn release_addr<T>(p: *const T) {
     if ENABLED {
         let addr = p as u64;
-        sched::with_race(|r, g| r.release_addr(g.tid, addr, false));
+        on_cur(|r, g| r.release_addr(g.tid, addr, false));
     }
 }
 
@@ -640,7 +677,7 @@ pub fn release_addr<T>(p: *const T) {
 pub fn release_merge_addr<T>(p: *const T) {
     if ENABLED {
         let addr = p as u64;
-        sched::with_race(|r, g| r.release_addr(g.tid, addr, true));
+        on_cur(|r, g| r.release_addr(g.tid, addr, true));
     }
 }
 
@@ -669,7 +706,7 @@ pub fn release_merge_annotation<T>(p: *const T) {
 #[inline]
 pub fn freed(addr: u64, len: u64) {
     if ENABLED && len > 0 {
-        sched::with_race_any(|r| {
+        on_run(|r| {
             r.engine().freed(addr, len);
             // Sync clocks keyed inside the range are forgotten too (a new object at
             // the same address must not inherit edges).
@@ -687,5 +724,5 @@ pub fn freed(addr: u64, len: u64) {
 /// Whether the running goroutine's run detects races.
 #[inline]
 pub fn active() -> bool {
-    ENABLED && sched::with_race_any(|_| ()).is_some()
+    ENABLED && on_run(|_| ()).is_some()
 }

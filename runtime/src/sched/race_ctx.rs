@@ -1,12 +1,92 @@
-//! The detector's view of the run: the run's `RaceRun` together with the goroutine
-//! an event belongs to, and the run-level consequences of an event (halt on the
-//! first race, the clock-memory budget).
+//! The race-context accessor: the one way the detector's hooks (`race.rs`) reach
+//! the run's [`RaceRun`] and the goroutines an event belongs to (Go's `racectx`).
+//!
+//! # Protocol
+//! - [`with_race`] fetches the run's detector once and hands `f` a [`RaceCtx`]: the
+//!   detector, the running goroutine (`None` in scheduler context: a timer firing, a
+//!   destructor run by the loop) and a lookup of parked goroutines' happens-before
+//!   slots by [`GRef`]. It returns `None` — and does not call `f` — outside a run,
+//!   during teardown, when the run does not detect races (or the detector stopped),
+//!   and when the `race` feature is off (then it compiles to nothing).
+//! - `f` must not switch goroutines or re-enter `with_race` (hooks never do).
+//! - After `f`, the run-level consequences of the event are applied here and only
+//!   here: under `halt_on_error` the first race ends the run (`Sched::end`), and a
+//!   detector whose clocks outgrew `race::CLOCK_ENTRY_BUDGET` is stopped, keeping the
+//!   races it found (`Sched::race_stopped`).
+//! - Fields read: `race`, `cur_g`, `gs` (id and tid of a slot), `tearing_down`;
+//!   written: `race`/`race_stopped` (budget), `stop_at` (halt, via `end`).
 
 use super::park::GRef;
 use super::{sched_ptr, Sched, G};
+use crate::race::RaceRun;
 use gosan_detector::hb::Tid;
 
+/// What a detector event sees (see the module docs).
+pub(crate) struct RaceCtx<'a> {
+    /// The run's detector.
+    pub(crate) run: &'a mut RaceRun,
+    /// The running goroutine; `None` in scheduler context.
+    pub(crate) cur: Option<&'a G>,
+    gs: &'a [Box<G>],
+}
+
+impl RaceCtx<'_> {
+    /// The happens-before slot of goroutine `g` of this run, if it is still the
+    /// goroutine in its slot.
+    #[inline]
+    pub(crate) fn tid_of(&self, g: GRef) -> Option<Tid> {
+        let gr = self.gs.get(g.slot as usize)?;
+        (gr.id == g.id).then_some(gr.tid)
+    }
+}
+
+/// Runs `f` with the run's race context; see the module docs for when it does not.
+#[inline]
+pub(crate) fn with_race<R>(f: impl FnOnce(&mut RaceCtx<'_>) -> Option<R>) -> Option<R> {
+    if !crate::race::ENABLED {
+        return None;
+    }
+    let s = sched_ptr();
+    if s.is_null() {
+        return None;
+    }
+    // SAFETY: this thread's live run, accessed for a short scope with no switch inside
+    // (`f` never switches, per the protocol). The detector is a separate box and the
+    // goroutine records are only read, so the borrows below are disjoint.
+    let sr = unsafe { &mut *s };
+    if sr.tearing_down {
+        return None;
+    }
+    let cur = if sr.cur_g.is_null() {
+        None
+    } else {
+        // SAFETY: `cur_g` is the running goroutine's boxed record (set by the loop),
+        // alive for the whole run.
+        Some(unsafe { &*sr.cur_g })
+    };
+    let run = sr.race.as_deref_mut()?;
+    let out = f(&mut RaceCtx {
+        run,
+        cur,
+        gs: &sr.gs,
+    });
+    sr.race_event_done();
+    out
+}
+
 impl Sched {
+    /// The run-level consequences of a detector event: halt on the first race, stop
+    /// the detector past its memory budget.
+    #[inline]
+    fn race_event_done(&mut self) {
+        if let Some(r) = self.race.as_deref() {
+            if r.halt_on_error && !r.races.is_empty() {
+                self.end();
+            }
+        }
+        self.check_race_budget();
+    }
+
     /// Stops the detector (keeping what it found) once its clocks outgrow their
     /// budget; see `race::CLOCK_ENTRY_BUDGET`.
     #[inline]
@@ -15,110 +95,5 @@ impl Sched {
             let r = self.race.take().expect("checked above");
             self.race_stopped = Some((r.races, why));
         }
-    }
-}
-
-/// Runs `f` with the run's detector and the running goroutine, if races are being
-/// detected and a goroutine is running. Stops the run after a race under
-/// `halt_on_error`.
-#[inline]
-pub(crate) fn with_race<R>(f: impl FnOnce(&mut crate::race::RaceRun, &G) -> R) -> Option<R> {
-    let s = sched_ptr();
-    if s.is_null() {
-        return None;
-    }
-    // SAFETY: this thread's run; the detector is a separate box, the goroutine record
-    // is only read; no switch happens inside.
-    unsafe {
-        let sr = &mut *s;
-        if sr.cur_g.is_null() || sr.tearing_down {
-            return None;
-        }
-        let r = sr.race.as_deref_mut()?;
-        let out = f(r, &*sr.cur_g);
-        if r.halt_on_error && !r.races.is_empty() {
-            sr.end();
-        }
-        sr.check_race_budget();
-        Some(out)
-    }
-}
-
-/// Like [`with_race`] for a parked goroutine `g` (its slot, not the running one).
-#[inline]
-pub(crate) fn with_race_for<R>(
-    g: GRef,
-    f: impl FnOnce(&mut crate::race::RaceRun, Tid) -> R,
-) -> Option<R> {
-    let s = sched_ptr();
-    if s.is_null() {
-        return None;
-    }
-    // SAFETY: as in `with_race`.
-    unsafe {
-        let sr = &mut *s;
-        if sr.tearing_down {
-            return None;
-        }
-        let tid = {
-            let gr = &sr.gs[g.slot as usize];
-            if gr.id != g.id {
-                return None;
-            }
-            gr.tid
-        };
-        let r = sr.race.as_deref_mut()?;
-        let out = f(r, tid);
-        sr.check_race_budget();
-        Some(out)
-    }
-}
-
-/// Like [`with_race`] with both the running goroutine's slot and parked goroutine
-/// `g`'s.
-#[inline]
-pub(crate) fn with_race_pair<R>(
-    g: GRef,
-    f: impl FnOnce(&mut crate::race::RaceRun, Tid, Tid) -> R,
-) -> Option<R> {
-    let s = sched_ptr();
-    if s.is_null() {
-        return None;
-    }
-    // SAFETY: as in `with_race`.
-    unsafe {
-        let sr = &mut *s;
-        if sr.cur_g.is_null() || sr.tearing_down {
-            return None;
-        }
-        let cur = (*sr.cur_g).tid;
-        let other = {
-            let gr = &sr.gs[g.slot as usize];
-            if gr.id != g.id {
-                return None;
-            }
-            gr.tid
-        };
-        let r = sr.race.as_deref_mut()?;
-        let out = f(r, cur, other);
-        sr.check_race_budget();
-        Some(out)
-    }
-}
-
-/// Runs `f` with the run's detector, goroutine or not (timers, frees).
-#[inline]
-pub(crate) fn with_race_any<R>(f: impl FnOnce(&mut crate::race::RaceRun) -> R) -> Option<R> {
-    let s = sched_ptr();
-    if s.is_null() {
-        return None;
-    }
-    // SAFETY: as in `with_race`.
-    unsafe {
-        let sr = &mut *s;
-        if sr.tearing_down {
-            return None;
-        }
-        sr.race.as_deref_mut().map(f)
     }
 }
