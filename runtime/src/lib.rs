@@ -24,6 +24,7 @@ pub mod sched;
 pub mod select;
 pub mod sync;
 pub mod time;
+mod waitq;
 
 pub use chan::{chan, Chan, RecvChan, SendChan, TryRecvError, TrySendError};
 pub use config::{Config, Format, OptionError, Strategy};

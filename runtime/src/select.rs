@@ -15,8 +15,9 @@
 //! Deterministic mode runs one goroutine at a time, so each arm locks its own channel
 //! in turn; the parallel scheduler will lock all channels in address order as Go does.
 
-use crate::chan::{self, Chan, RecvChan, SelectSync, SendChan, Waiter};
+use crate::chan::{self, Chan, RecvChan, SendChan};
 use crate::sched::{self, WaitReason};
+use crate::waitq::{SelectSync, Waiter};
 
 /// Anything `recv(...)` accepts: a channel, its receive view, or a reference to one.
 pub trait AsRecv {
@@ -127,9 +128,9 @@ impl<T> SelectArm for RecvArm<'_, T> {
     }
     fn enqueue(&mut self, sel: &SelectSync, case: usize) {
         let inner = self.ch.inner.as_ref().expect("nil arms are not enqueued");
-        let w: &Waiter<T> = self
-            .waiter
-            .insert(Waiter::new(sched::current(), None, sel, case));
+        let w: &Waiter<T> =
+            self.waiter
+                .insert(Waiter::in_select(sched::current(), None, sel, case));
         inner.state.lock().recvq.push(w);
     }
     fn dequeue(&mut self) {
@@ -187,7 +188,7 @@ impl<T> SelectArm for SendArm<'_, T> {
         let v = self.value.take();
         let w: &Waiter<T> = self
             .waiter
-            .insert(Waiter::new(sched::current(), v, sel, case));
+            .insert(Waiter::in_select(sched::current(), v, sel, case));
         inner.state.lock().sendq.push(w);
     }
     fn dequeue(&mut self) {
@@ -198,7 +199,7 @@ impl<T> SelectArm for SendArm<'_, T> {
     fn woke(&mut self) {
         self.fired = true;
         let w = self.waiter.as_ref().expect("a fired arm was enqueued");
-        if !w.success.get() {
+        if !w.completed.get() {
             panic!("send on closed channel");
         }
     }
@@ -212,7 +213,8 @@ impl<T> SelectArm for SendArm<'_, T> {
     }
 }
 
-/// Removes every queued waiter of a blocked select if its frame unwinds (teardown).
+/// Removes every queued waiter of a blocked select if its frame unwinds (teardown):
+/// step 4 of the waiter protocol (`waitq.rs`) for a select's several waiters.
 struct Unqueue<'a, 'b> {
     arms: &'a mut [&'b mut dyn SelectArm],
     armed: bool,
@@ -262,12 +264,13 @@ pub fn select(arms: &mut [&mut dyn SelectArm], has_default: bool) {
         chan::block_forever(WaitReason::Select);
     }
     let sync = SelectSync::new();
-    for (i, a) in arms.iter_mut().enumerate() {
+    // Armed before the first enqueue: an enqueue that panics leaves no waiter behind.
+    let mut guard = Unqueue { arms, armed: true };
+    for (i, a) in guard.arms.iter_mut().enumerate() {
         if !a.is_nil() {
             a.enqueue(&sync, i);
         }
     }
-    let mut guard = Unqueue { arms, armed: true };
     sched::park(WaitReason::Select);
     guard.armed = false;
     let fired = sync.fired.get();
