@@ -30,17 +30,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Whether the detector is compiled in (cargo feature `race`, default on). When off,
 /// every hook compiles to nothing.
-pub const ENABLED: bool = cfg!(feature = "race");
+pub(crate) const ENABLED: bool = cfg!(feature = "race");
 
 /// A synchronization object's clock, stamped with the run that last wrote it.
 #[derive(Debug, Default)]
-pub struct RaceClock {
+pub(crate) struct RaceClock {
     run: u64,
     clock: SyncClock,
 }
 
 impl RaceClock {
-    pub const fn new() -> RaceClock {
+    pub(crate) const fn new() -> RaceClock {
         RaceClock {
             run: 0,
             clock: SyncClock::new_const(),
@@ -73,28 +73,28 @@ impl Drop for RaceClock {
 
 /// Where an access happened.
 #[derive(Debug, Clone)]
-pub struct Site {
-    pub loc: Option<&'static Location<'static>>,
+pub(crate) struct Site {
+    pub(crate) loc: Option<&'static Location<'static>>,
     /// Return addresses, innermost first (one frame without history).
-    pub pcs: Pcs,
+    pub(crate) pcs: Pcs,
 }
 
 /// A race before symbolization.
 #[derive(Debug, Clone)]
-pub struct RawRace {
-    pub addr: u64,
-    pub size: u64,
-    pub current: AccessKind,
-    pub previous: AccessKind,
-    pub cur_goid: u64,
-    pub cur_pcs: Pcs,
-    pub prev_goid: u64,
-    pub prev_site: Site,
+pub(crate) struct RawRace {
+    pub(crate) addr: u64,
+    pub(crate) size: u64,
+    pub(crate) current: AccessKind,
+    pub(crate) previous: AccessKind,
+    pub(crate) cur_goid: u64,
+    pub(crate) cur_pcs: Pcs,
+    pub(crate) prev_goid: u64,
+    pub(crate) prev_site: Site,
     /// (goid, running, creation site) of each goroutine involved other than main.
-    pub origins: Vec<(u64, bool, Site)>,
+    pub(crate) origins: Vec<(u64, bool, Site)>,
     /// Whether the previous access's whole stack was kept (`history_size > 0`);
     /// otherwise the report shows its innermost user frame only.
-    pub history: bool,
+    pub(crate) history: bool,
 }
 
 static RUN_IDS: AtomicU64 = AtomicU64::new(1);
@@ -131,7 +131,7 @@ impl std::hash::Hasher for MixHasher {
 type MixMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<MixHasher>>;
 
 /// The detector state of one run.
-pub struct RaceRun {
+pub(crate) struct RaceRun {
     pub(crate) run: u64,
     engine: Engine,
     addr_clocks: MixMap<u64, SyncClock>,
@@ -155,7 +155,7 @@ pub struct RaceRun {
 /// this the report says detection stopped, instead of the process running out of
 /// memory. Counts the clocks of live goroutines and of live sync objects (channel
 /// slots, mutexes, …) of the run: 64M entries ≈ 512 MiB.
-pub const CLOCK_ENTRY_BUDGET: usize = 64 << 20;
+pub(crate) const CLOCK_ENTRY_BUDGET: usize = 64 << 20;
 
 fn kind(k: HbKind) -> AccessKind {
     match k {
@@ -463,7 +463,7 @@ fn on_run<R>(f: impl FnOnce(&mut RaceRun) -> R) -> Option<R> {
 
 /// The running goroutine acquires `c` (lock, receive, wait returns…).
 #[inline]
-pub fn acquire(c: &mut RaceClock) {
+pub(crate) fn acquire(c: &mut RaceClock) {
     if ENABLED {
         on_cur(|r, g| r.acquire(g.tid, c));
     }
@@ -471,7 +471,7 @@ pub fn acquire(c: &mut RaceClock) {
 
 /// The running goroutine release-stores into `c` (unlock, send into a slot…).
 #[inline]
-pub fn release(c: &mut RaceClock) {
+pub(crate) fn release(c: &mut RaceClock) {
     if ENABLED {
         on_cur(|r, g| r.release(g.tid, c));
     }
@@ -479,7 +479,7 @@ pub fn release(c: &mut RaceClock) {
 
 /// The running goroutine release-merges into `c` (`RUnlock`, `Done`, signal…).
 #[inline]
-pub fn release_merge(c: &mut RaceClock) {
+pub(crate) fn release_merge(c: &mut RaceClock) {
     if ENABLED {
         on_cur(|r, g| r.release_merge(g.tid, c));
     }
@@ -513,7 +513,7 @@ pub(crate) fn exchange_with(g: GRef) {
 
 /// `dst ⊔= src` on behalf of no goroutine (a timer firing sends what arming released).
 #[inline]
-pub fn clock_into(src: &mut RaceClock, dst: &mut RaceClock) {
+pub(crate) fn clock_into(src: &mut RaceClock, dst: &mut RaceClock) {
     if ENABLED {
         on_run(|r| r.clock_into(src, dst));
     }
@@ -532,7 +532,7 @@ pub fn access(addr: u64, size: u64, write: bool, atomic: bool) {
 /// [`access`] with an explicit location (a `select!` arm, whose caller location is
 /// the `select!`).
 #[inline]
-pub fn access_loc(
+pub(crate) fn access_loc(
     loc: &'static Location<'static>,
     addr: u64,
     size: u64,
@@ -644,7 +644,7 @@ pub fn write_range(p: *const u8, len: usize) {
 /// operation has its own).
 #[inline]
 #[track_caller]
-pub fn atomic_access(addr: u64, size: u64, write: bool) {
+pub(crate) fn atomic_access(addr: u64, size: u64, write: bool) {
     if ENABLED {
         access_at(Location::caller(), addr, size, write, true);
     }
@@ -653,7 +653,7 @@ pub fn atomic_access(addr: u64, size: u64, write: bool) {
 /// The running goroutine acquires the sync clock keyed by `p` (Go's
 /// `runtime.RaceAcquire`).
 #[inline]
-pub fn acquire_addr<T>(p: *const T) {
+pub(crate) fn acquire_addr<T>(p: *const T) {
     if ENABLED {
         let addr = p as u64;
         on_cur(|r, g| {
@@ -665,7 +665,7 @@ pub fn acquire_addr<T>(p: *const T) {
 
 /// Release-store into the sync clock keyed by `p` (Go's `runtime.RaceRelease`).
 #[inline]
-pub fn release_addr<T>(p: *const T) {
+pub(crate) fn release_addr<T>(p: *const T) {
     if ENABLED {
         let addr = p as u64;
         on_cur(|r, g| r.release_addr(g.tid, addr, false));
@@ -674,28 +674,28 @@ pub fn release_addr<T>(p: *const T) {
 
 /// Release-merge into the sync clock keyed by `p` (Go's `runtime.RaceReleaseMerge`).
 #[inline]
-pub fn release_merge_addr<T>(p: *const T) {
+pub(crate) fn release_merge_addr<T>(p: *const T) {
     if ENABLED {
         let addr = p as u64;
         on_cur(|r, g| r.release_addr(g.tid, addr, true));
     }
 }
 
-/// Go's `runtime.RaceAcquire`: see [`acquire_addr`]. A scheduling point.
+/// Go's `runtime.RaceAcquire`: see `acquire_addr`. A scheduling point.
 #[track_caller]
 pub fn acquire_annotation<T>(p: *const T) {
     sched::sched_point();
     acquire_addr(p);
 }
 
-/// Go's `runtime.RaceRelease`: see [`release_addr`]. A scheduling point.
+/// Go's `runtime.RaceRelease`: see `release_addr`. A scheduling point.
 #[track_caller]
 pub fn release_annotation<T>(p: *const T) {
     sched::sched_point();
     release_addr(p);
 }
 
-/// Go's `runtime.RaceReleaseMerge`: see [`release_merge_addr`]. A scheduling point.
+/// Go's `runtime.RaceReleaseMerge`: see `release_merge_addr`. A scheduling point.
 #[track_caller]
 pub fn release_merge_annotation<T>(p: *const T) {
     sched::sched_point();
@@ -723,6 +723,6 @@ pub fn freed(addr: u64, len: u64) {
 
 /// Whether the running goroutine's run detects races.
 #[inline]
-pub fn active() -> bool {
+pub(crate) fn active() -> bool {
     ENABLED && on_run(|_| ()).is_some()
 }

@@ -282,6 +282,13 @@ pub fn select(arms: &mut [&mut dyn SelectArm], has_default: bool) {
     guard.arms[fired].woke();
 }
 
+/// After a `select!` without `default` returned, no arm reports `fired()`: a broken
+/// runtime invariant.
+#[cold]
+pub fn no_arm_fired() -> ! {
+    fatal!("select", "no arm fired after a blocking select returned")
+}
+
 /// `select! {}`: blocks forever (`select (no cases)`).
 #[track_caller]
 pub fn select_forever() -> ! {
@@ -305,7 +312,7 @@ pub fn select_forever() -> ! {
 #[macro_export]
 macro_rules! select {
     () => {
-        $crate::select::select_forever()
+        $crate::__private::select::select_forever()
     };
     ($($tokens:tt)+) => {
         $crate::__select_parse!(@parse [] [] $($tokens)+)
@@ -370,18 +377,18 @@ macro_rules! __select_parse {
     };
     (@bind [$($bound:tt)*] [(recv ($c:expr) ($p:pat) $body:block) $($rest:tt)*] $def:tt) => {{
         let __gosan_ch = &$c;
-        let mut __gosan_arm = $crate::select::RecvArm::new(__gosan_ch);
+        let mut __gosan_arm = $crate::__private::select::RecvArm::new(__gosan_ch);
         $crate::__select_parse!(@bind [$($bound)* (recv __gosan_arm ($p) $body)] [$($rest)*] $def)
     }};
     (@bind [$($bound:tt)*] [(send ($c:expr) ($v:expr) $body:block) $($rest:tt)*] $def:tt) => {{
         let __gosan_ch = &$c;
         let __gosan_val = $v;
-        let mut __gosan_arm = $crate::select::SendArm::new(__gosan_ch, __gosan_val);
+        let mut __gosan_arm = $crate::__private::select::SendArm::new(__gosan_ch, __gosan_val);
         $crate::__select_parse!(@bind [$($bound)* (send __gosan_arm () $body)] [$($rest)*] $def)
     }};
     (@bind [$(($kind:ident $arm:ident ($($p:pat)?) $body:block))*] [] [$($def:block)?]) => {{
-        $crate::select::select(
-            &mut [$(&mut $arm as &mut dyn $crate::select::SelectArm),*],
+        $crate::__private::select::select(
+            &mut [$(&mut $arm as &mut dyn $crate::__private::select::SelectArm),*],
             $crate::__select_parse!(@has_default $($def)?),
         );
         $crate::__select_parse!(@dispatch [$(($kind $arm ($($p)?) $body))*] [$($def)?])
@@ -389,9 +396,9 @@ macro_rules! __select_parse {
     (@has_default) => { false };
     (@has_default $def:block) => { true };
     (@dispatch [] [$def:block]) => { $def };
-    (@dispatch [] []) => { ::core::unreachable!("select: no arm fired") };
+    (@dispatch [] []) => { $crate::__private::select::no_arm_fired() };
     (@dispatch [(recv $arm:ident ($p:pat) $body:block) $($rest:tt)*] $def:tt) => {
-        if $crate::select::SelectArm::fired(&$arm) {
+        if $crate::__private::select::SelectArm::fired(&$arm) {
             let $p = $arm.take();
             $body
         } else {
@@ -399,7 +406,7 @@ macro_rules! __select_parse {
         }
     };
     (@dispatch [(send $arm:ident () $body:block) $($rest:tt)*] $def:tt) => {
-        if $crate::select::SelectArm::fired(&$arm) {
+        if $crate::__private::select::SelectArm::fired(&$arm) {
             $body
         } else {
             $crate::__select_parse!(@dispatch [$($rest)*] $def)

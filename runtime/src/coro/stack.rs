@@ -96,8 +96,10 @@ impl GoStack {
     }
 
     /// For slab stacks: has the red zone been written to or is `sp`
-    /// inside it? Guarded stacks never need this (the guard page faults).
-    #[inline]
+    /// inside it? Guarded stacks never need this (the guard page faults). The loop
+    /// checks the red zone through [`slab_overflowed`]; this is the stack's own view,
+    /// for its tests.
+    #[cfg(test)]
     pub fn overflowed(&self, sp: usize) -> bool {
         !self.is_guarded() && slab_overflowed(self.lo, sp)
     }
@@ -155,7 +157,10 @@ impl GoStack {
                 )
             };
             if base == libc::MAP_FAILED {
-                crate::fatal::internal("stack: out of memory for goroutine stacks (mmap failed)");
+                fatal!(
+                    "stack::alloc",
+                    "out of memory for goroutine stacks (mmap failed)"
+                );
             }
             free.extend((0..SLAB_STACKS).rev().map(|i| base as usize + i * one));
         }

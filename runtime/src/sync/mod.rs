@@ -3,7 +3,7 @@
 //! trait and [`atomic`].
 //!
 //! Go builds these on `runtime/sema.go` (a semaphore table of `sudog` queues); gosan
-//! gives each primitive its own state behind a [`SpinLock`](crate::lock::SpinLock)
+//! gives each primitive its own state behind a `SpinLock` (`lock.rs`)
 //! and its own FIFO `WaitQ` of parked goroutines (`waitq.rs`), the same queue a
 //! channel's `recvq`/`sendq` are.
 //!
@@ -16,9 +16,9 @@
 //! whose `park` unwound at teardown, or gives back what it was already granted.
 //!
 //! # Operations
-//! - Every operation of Go's API starts with [`sched::sched_point`] (`Debug`,
+//! - Every operation of Go's API starts with `sched::sched_point` (`Debug`,
 //!   `is_locked` and `count` are observations, not operations); a failed `try_*`
-//!   ends with a [`sched::yield_now`]. Release operations (unlocks) go through
+//!   ends with a `sched::yield_now`. Release operations (unlocks) go through
 //!   `release_point`: when the scheduling point unwinds (teardown) the release
 //!   still happens, and while the thread is already unwinding (a guard's `Drop`)
 //!   there is no scheduling point at all, because a second unwind out of a
