@@ -280,7 +280,8 @@ impl<T> Chan<T> {
         let on = race::active();
         if let Some(w) = st.sendq.dequeue() {
             // SAFETY: a dequeued waiter is ours to complete, under the lock.
-            let sent = unsafe { (*w.slot.get()).take() }.expect("a queued sender holds its value");
+            let sent = unsafe { (*w.slot.get()).take() }
+                .unwrap_or_else(|| fatal!("Chan::recv_ready", "a queued sender holds its value"));
             w.completed.set(true);
             let g = w.g;
             let v = if inner.cap == 0 {
@@ -289,7 +290,10 @@ impl<T> Chan<T> {
                 }
                 sent
             } else {
-                let head = st.buf.pop_front().expect("sendq non-empty ⇒ buffer full");
+                let head = st
+                    .buf
+                    .pop_front()
+                    .unwrap_or_else(|| fatal!("Chan::recv_ready", "sendq non-empty ⇒ buffer full"));
                 st.buf.push_back(sent);
                 if on {
                     let i = st.race.recvx;
@@ -375,7 +379,11 @@ impl<T> Chan<T> {
             sched::ready(g);
             return;
         }
-        debug_assert!(st.buf.len() < inner.cap);
+        debug_check!(
+            st.buf.len() < inner.cap,
+            "Chan::deliver",
+            "no receiver waits and the buffer is full"
+        );
         st.buf.push_back(v);
         if on {
             let i = st.race.sendx;

@@ -160,7 +160,9 @@ impl CtxState {
                     self.id,
                     ChildRef {
                         state: Arc::downgrade(self),
-                        done: self.done.downgrade().expect("a made channel is not nil"),
+                        done: self.done.downgrade().unwrap_or_else(|| {
+                            fatal!("Context::propagate", "a made channel is not nil")
+                        }),
                     },
                 );
             }

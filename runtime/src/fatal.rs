@@ -35,6 +35,16 @@ macro_rules! fatal {
     };
 }
 
+/// A runtime invariant checked in debug builds only (where a `debug_assert!` would
+/// be): `fatal!` unless `cond` holds.
+macro_rules! debug_check {
+    ($cond:expr, $func:expr, $($what:tt)+) => {
+        if cfg!(debug_assertions) && !$cond {
+            fatal!($func, $($what)+)
+        }
+    };
+}
+
 /// The one exit of [`fatal!`]: out of line, never inlined into a hot path.
 #[cold]
 #[inline(never)]

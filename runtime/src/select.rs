@@ -106,7 +106,7 @@ impl<'a, T> RecvArm<'a, T> {
     pub fn take(&mut self) -> Option<T> {
         self.value
             .take()
-            .expect("select: take() on an arm that did not fire")
+            .unwrap_or_else(|| fatal!("RecvArm::take", "take() on an arm that did not fire"))
     }
 }
 
@@ -121,13 +121,22 @@ impl<T> SelectArm for RecvArm<'_, T> {
             .is_some_and(|i| Chan::recv_would_complete(&i.state.lock()))
     }
     fn complete(&mut self) {
-        let inner = self.ch.inner.as_ref().expect("a ready arm is not nil");
+        let inner = self
+            .ch
+            .inner
+            .as_ref()
+            .unwrap_or_else(|| fatal!("SelectArm::complete", "a ready arm is not nil"));
         let mut st = inner.state.lock();
-        let r = Chan::recv_ready(inner, &mut st).expect("complete() on a ready arm");
+        let r = Chan::recv_ready(inner, &mut st)
+            .unwrap_or_else(|| fatal!("RecvArm::complete", "complete() on a ready arm"));
         self.value = Some(r);
     }
     fn enqueue(&mut self, sel: &SelectSync, case: usize) {
-        let inner = self.ch.inner.as_ref().expect("nil arms are not enqueued");
+        let inner = self
+            .ch
+            .inner
+            .as_ref()
+            .unwrap_or_else(|| fatal!("SelectArm::enqueue", "nil arms are not enqueued"));
         let w: &Waiter<T> =
             self.waiter
                 .insert(Waiter::in_select(sched::current(), None, sel, case));
@@ -139,7 +148,10 @@ impl<T> SelectArm for RecvArm<'_, T> {
         }
     }
     fn woke(&mut self) {
-        let w = self.waiter.as_ref().expect("a fired arm was enqueued");
+        let w = self
+            .waiter
+            .as_ref()
+            .unwrap_or_else(|| fatal!("SelectArm::woke", "a fired arm was enqueued"));
         // SAFETY: the waiter was dequeued by its completer; only we touch it now.
         self.value = Some(unsafe { (*w.slot.get()).take() });
     }
@@ -178,13 +190,24 @@ impl<T> SelectArm for SendArm<'_, T> {
             .is_some_and(|i| Chan::send_would_complete(i, &i.state.lock()))
     }
     fn complete(&mut self) {
-        let inner = self.ch.inner.as_ref().expect("a ready arm is not nil");
-        let v = self.value.take().expect("send arm holds its value");
+        let inner = self
+            .ch
+            .inner
+            .as_ref()
+            .unwrap_or_else(|| fatal!("SelectArm::complete", "a ready arm is not nil"));
+        let v = self
+            .value
+            .take()
+            .unwrap_or_else(|| fatal!("SendArm::complete", "send arm holds its value"));
         self.fired = true;
         Chan::send_now(inner, inner.state.lock(), v);
     }
     fn enqueue(&mut self, sel: &SelectSync, case: usize) {
-        let inner = self.ch.inner.as_ref().expect("nil arms are not enqueued");
+        let inner = self
+            .ch
+            .inner
+            .as_ref()
+            .unwrap_or_else(|| fatal!("SelectArm::enqueue", "nil arms are not enqueued"));
         let v = self.value.take();
         let w: &Waiter<T> = self
             .waiter
@@ -198,7 +221,10 @@ impl<T> SelectArm for SendArm<'_, T> {
     }
     fn woke(&mut self) {
         self.fired = true;
-        let w = self.waiter.as_ref().expect("a fired arm was enqueued");
+        let w = self
+            .waiter
+            .as_ref()
+            .unwrap_or_else(|| fatal!("SelectArm::woke", "a fired arm was enqueued"));
         if !w.completed.get() {
             panic!("send on closed channel");
         }

@@ -211,13 +211,18 @@ pub fn after(d: Duration) -> RecvChan<Instant> {
     require_run("gosan::time::after");
     sched::sched_point();
     let c = chan::<Instant>(1);
-    let core = Core::new(Kind::Chan(
-        c.downgrade().expect("a made channel is not nil"),
-    ));
+    let core =
+        Core::new(Kind::Chan(c.downgrade().unwrap_or_else(|| {
+            fatal!("time::after", "a made channel is not nil")
+        })));
     {
         let mut st = core.st.lock();
         let keep = core.arm_by_goroutine(&mut st, deadline_after(d));
-        debug_assert!(keep.is_none());
+        debug_check!(
+            keep.is_none(),
+            "time::after",
+            "a fresh timer core holds no keep-alive"
+        );
         st.keep = Some(core.clone()); // nobody can stop it: pending, it keeps itself
     }
     c.receiver()
@@ -290,9 +295,11 @@ impl Core {
         let target: Weak<dyn Fire> = self.me.clone();
         sched::arm_timer(when, target, st.gen);
         match self.kind {
-            Kind::Func { .. } => st
-                .keep
-                .replace(self.me.upgrade().expect("armed core is alive")),
+            Kind::Func { .. } => st.keep.replace(
+                self.me
+                    .upgrade()
+                    .unwrap_or_else(|| fatal!("Core::arm", "armed core is alive")),
+            ),
             Kind::Chan(_) => None,
         }
     }
@@ -454,11 +461,16 @@ impl Timer {
         require_run("gosan::time::Timer::new");
         sched::sched_point();
         let c = chan::<Instant>(1);
-        let core = Core::new(Kind::Chan(
-            c.downgrade().expect("a made channel is not nil"),
-        ));
+        let core =
+            Core::new(Kind::Chan(c.downgrade().unwrap_or_else(|| {
+                fatal!("Timer::new", "a made channel is not nil")
+            })));
         let keep = core.arm_by_goroutine(&mut core.st.lock(), deadline_after(d));
-        debug_assert!(keep.is_none());
+        debug_check!(
+            keep.is_none(),
+            "Timer::new",
+            "a fresh timer core holds no keep-alive"
+        );
         Timer {
             c: c.receiver(),
             core: TimerHandle(core),
@@ -531,9 +543,10 @@ impl Ticker {
         require_run("gosan::time::Ticker::new");
         sched::sched_point();
         let c = chan::<Instant>(1);
-        let core = Core::new(Kind::Chan(
-            c.downgrade().expect("a made channel is not nil"),
-        ));
+        let core =
+            Core::new(Kind::Chan(c.downgrade().unwrap_or_else(|| {
+                fatal!("Ticker::new", "a made channel is not nil")
+            })));
         {
             let mut st = core.st.lock();
             st.period = nanos_of(d);

@@ -78,10 +78,11 @@ pub struct GoStack {
 // (hence to corosensei's STACK_ALIGNMENT).
 unsafe impl corosensei::stack::Stack for GoStack {
     fn base(&self) -> NonZeroUsize {
-        NonZeroUsize::new(self.hi).expect("stack: null base")
+        NonZeroUsize::new(self.hi).unwrap_or_else(|| fatal!("GoStack::base", "stack: null base"))
     }
     fn limit(&self) -> NonZeroUsize {
-        NonZeroUsize::new(self.lo + GUARD_SIZE).expect("stack: null limit")
+        NonZeroUsize::new(self.lo + GUARD_SIZE)
+            .unwrap_or_else(|| fatal!("GoStack::limit", "stack: null limit"))
     }
 }
 
@@ -164,7 +165,9 @@ impl GoStack {
             }
             free.extend((0..SLAB_STACKS).rev().map(|i| base as usize + i * one));
         }
-        let lo = free.pop().expect("stack: slab free list refilled above");
+        let lo = free
+            .pop()
+            .unwrap_or_else(|| fatal!("stack::alloc", "stack: slab free list refilled above"));
         GoStack {
             lo,
             hi: lo + STACK_SIZE + GUARD_SIZE,

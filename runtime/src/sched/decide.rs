@@ -49,7 +49,10 @@ impl Sched {
             None if matches!(self.chooser, Chooser::Random) => {
                 self.decisions += 1;
                 let idx = self.rng.below(len);
-                let pick = self.runq.swap_remove_back(idx).expect("index in range");
+                let pick = self
+                    .runq
+                    .swap_remove_back(idx)
+                    .unwrap_or_else(|| fatal!("Sched::decide", "index in range"));
                 self.record.push(self.gs[pick as usize].id);
                 Some(pick)
             }
@@ -67,9 +70,12 @@ impl Sched {
             _ => self.choose_index(cur),
         };
         let pick = if idx == len {
-            cur.expect("index runq.len() means cur")
+            cur.unwrap_or_else(|| fatal!("Sched::decide", "index runq.len() means cur"))
         } else if matches!(self.chooser, Chooser::RoundRobin) {
-            let s = self.runq.pop_front().expect("runq is not empty");
+            let s = self
+                .runq
+                .pop_front()
+                .unwrap_or_else(|| fatal!("Sched::decide", "runq is not empty"));
             if let Some(c) = cur {
                 self.runq.push_back(c);
             }
@@ -77,7 +83,10 @@ impl Sched {
         } else {
             match cur {
                 Some(c) => std::mem::replace(&mut self.runq[idx], c),
-                None => self.runq.swap_remove_back(idx).expect("index in range"),
+                None => self
+                    .runq
+                    .swap_remove_back(idx)
+                    .unwrap_or_else(|| fatal!("Sched::decide", "index in range")),
             }
         };
         self.record.push(self.gs[pick as usize].id);

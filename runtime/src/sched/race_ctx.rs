@@ -92,8 +92,9 @@ impl Sched {
     #[inline]
     pub(super) fn check_race_budget(&mut self) {
         if let Some(why) = self.race.as_deref().and_then(|r| r.over_budget()) {
-            let r = self.race.take().expect("checked above");
-            self.race_stopped = Some((r.races, why));
+            if let Some(r) = self.race.take() {
+                self.race_stopped = Some((r.races, why));
+            }
         }
     }
 }

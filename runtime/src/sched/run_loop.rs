@@ -251,7 +251,10 @@ unsafe fn run_loop(s: *mut Sched, first: u32) {
             let gptr: *mut G = g;
             sr.cur_g = gptr;
             (
-                g.coro.as_mut().expect("live goroutine has a coroutine") as *mut Coro,
+                g.coro
+                    .as_mut()
+                    .unwrap_or_else(|| fatal!("run_loop", "live goroutine has a coroutine"))
+                    as *mut Coro,
                 gptr as *const G,
             )
         };
@@ -300,7 +303,10 @@ unsafe fn finished(s: *mut Sched, slot: u32) -> Option<u32> {
     if let Some(r) = sr.race.as_deref_mut() {
         r.goroutine_finished(g.tid, g.id);
     }
-    let coro = g.coro.take().expect("finished goroutine had a coroutine");
+    let coro = g
+        .coro
+        .take()
+        .unwrap_or_else(|| fatal!("finished", "finished goroutine had a coroutine"));
     stack::free(coro.into_stack());
     sr.live -= 1;
     sr.free_slots.push(slot);

@@ -133,7 +133,8 @@ impl Record {
                 digits(&mut out, n as u64);
             }
         }
-        String::from_utf8(out).expect("digits, '.' and '*' are ASCII")
+        String::from_utf8(out)
+            .unwrap_or_else(|_| fatal!("Record::encode", "digits, '.' and '*' are ASCII"))
     }
 
     pub fn decode(text: &str) -> Result<Vec<u64>, String> {

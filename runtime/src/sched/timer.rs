@@ -106,7 +106,10 @@ pub(super) unsafe fn fire_next_timer(s: *mut Sched) -> bool {
         if !sr.timer_pending() {
             return false;
         }
-        let e = sr.timers.pop().expect("timer_pending checked");
+        let e = sr
+            .timers
+            .pop()
+            .unwrap_or_else(|| fatal!("fire_next_timer", "timer_pending checked"));
         if e.when > sr.now {
             sr.now = e.when;
         }

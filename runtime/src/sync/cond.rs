@@ -80,7 +80,11 @@ impl Cond {
             sched::park(WaitReason::CondWait);
         }
         guard.disarm();
-        debug_assert!(w.completed.get(), "Cond::wait returns only when notified");
+        debug_check!(
+            w.completed.get(),
+            "Cond::wait",
+            "Cond::wait returns only when notified"
+        );
         race::acquire(&mut self.waiters.lock().clock);
         self.l.lock();
     }

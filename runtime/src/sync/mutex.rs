@@ -89,7 +89,11 @@ impl RawMutex {
         sched::park(WaitReason::MutexLock);
         guard.disarm();
         // The unlocker made us acquire its release (`hand_off`).
-        debug_assert!(w.completed.get(), "woken lock waiter owns the mutex");
+        debug_check!(
+            w.completed.get(),
+            "RawMutex::lock",
+            "woken lock waiter owns the mutex"
+        );
     }
 
     /// Locks the mutex if it is free. A failure is a yield (DESIGN.md "Schedules"), so

@@ -135,7 +135,7 @@ impl RawRwMutex {
         });
         sched::park(WaitReason::MutexLock);
         guard.disarm();
-        debug_assert!(w.completed.get(), "woken writer owns w");
+        debug_check!(w.completed.get(), "RawRwMutex::lock", "woken writer owns w");
         self.state.lock()
     }
 
@@ -158,7 +158,11 @@ impl RawRwMutex {
         });
         sched::park(WaitReason::RwMutexLock);
         guard.disarm();
-        debug_assert!(w.completed.get(), "woken writer owns the write lock");
+        debug_check!(
+            w.completed.get(),
+            "RawRwMutex::lock",
+            "woken writer owns the write lock"
+        );
     }
 
     /// Locks for writing if neither a writer nor a reader holds or waits for it; a
@@ -264,7 +268,11 @@ impl RawRwMutex {
         });
         sched::park(WaitReason::RwMutexRLock);
         guard.disarm();
-        debug_assert!(w.completed.get(), "woken reader holds a read lock");
+        debug_check!(
+            w.completed.get(),
+            "RawRwMutex::rlock",
+            "woken reader holds a read lock"
+        );
     }
 
     /// Locks for reading unless a writer is announced; a failure is a yield.

@@ -159,7 +159,11 @@ impl WaitGroup {
         });
         sched::park(WaitReason::WaitGroupWait);
         guard.disarm();
-        debug_assert!(w.completed.get(), "woken by the add that reached zero");
+        debug_check!(
+            w.completed.get(),
+            "WaitGroup::wait",
+            "woken by the add that reached zero"
+        );
         let mut st = self.inner.st.lock();
         if st.counter != 0 {
             drop(st);
