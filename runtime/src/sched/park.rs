@@ -254,10 +254,10 @@ pub(crate) struct GRef {
 #[track_caller]
 pub(crate) fn current() -> GRef {
     let s = sched_ptr();
-    // SAFETY: this thread's live scheduler when non-null; a plain read.
     let g = if s.is_null() {
         std::ptr::null()
     } else {
+        // SAFETY: this thread's live scheduler (non-null); a plain read.
         unsafe { (*s).cur_g }
     };
     if g.is_null() {
