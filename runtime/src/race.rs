@@ -5,7 +5,10 @@
 //! # Hook contract (Go's `race.go` / `race0.go` split)
 //! Every hook is a no-op unless the run has `detect_races` on (and the `race` cargo
 //! feature, default on, is compiled in): the primitives call them unconditionally and
-//! pay one branch. Hooks never switch goroutines; the public access annotations
+//! pay one branch. Every hook reaches the run's detector through the one race-context
+//! accessor, `sched::with_race` (`sched/race_ctx.rs`), wrapped below by what the event
+//! involves (`on_cur`, `on_parked`, `on_pair`, `on_run`); the accessor also applies
+//! `halt_on_error` and the memory budget after each event. Hooks never switch goroutines; the public access annotations
 //! (`read`, `write`, …) add one scheduling point before the access, so that
 //! `check` can interleave instrumented accesses.
 //!

@@ -58,7 +58,20 @@ use timer::Entry;
 const NONE: u32 = u32::MAX;
 
 /// The scheduler of one run (Go's `sched` + the one M and P of deterministic mode).
-/// Private fields; each file of this module says which ones it writes.
+///
+/// Who writes which field (all on the run's one thread, in short borrows):
+/// - `gs`, `free_slots`, `next_goid`, `live`, `current`, `cur_g`: `run_loop.rs`
+///   (spawn, resume, finish) and teardown in `end.rs`; `G` fields as `g.rs` says.
+/// - `runq`: pushed by whoever makes a goroutine runnable (`spawn`, `ready`, a
+///   sleeper's timer), popped by `decide`; cleared at teardown.
+/// - `rng`, `chooser`, `record`, `decisions`, `replay_error`: `decide.rs` (and PCT's
+///   yield demotion in `park.rs`).
+/// - `steps`, `spin_streak`, `no_switch`: `park.rs` (the loop also resets
+///   `spin_streak`).
+/// - `now`, `timers`, `timer_seq`: `timer.rs`.
+/// - `stop_at`, `main_*`, `tearing_down`, `panic`, `deadlock`, `leaks`: `end.rs`.
+/// - `race`, `race_stopped`: `race_ctx.rs` (and `spawn`/`finish` for goroutine
+///   creation and exit events).
 pub(crate) struct Sched {
     // Boxed: `cur_g` and the loop hold `*const G` while `gs` may grow.
     #[allow(clippy::vec_box)]
