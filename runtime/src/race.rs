@@ -727,5 +727,5 @@ pub fn freed(addr: u64, len: u64) {
 /// Whether the running goroutine's run detects races.
 #[inline]
 pub(crate) fn active() -> bool {
-    ENABLED && on_run(|_| ()).is_some()
+    sched::detecting()
 }

@@ -13,6 +13,9 @@
 //!   here: under `halt_on_error` the first race ends the run (`Sched::end`), and a
 //!   detector whose clocks outgrew `race::CLOCK_ENTRY_BUDGET` is stopped, keeping the
 //!   races it found (`Sched::race_stopped`).
+//! - [`detecting`] answers "would `with_race` run an event now?" without one (so
+//!   without consequences to apply): the channel fast paths ask it once per
+//!   operation to skip their slot-clock bookkeeping.
 //! - Fields read: `race`, `cur_g`, `gs` (id and tid of a slot), `tearing_down`;
 //!   written: `race`/`race_stopped` (budget), `stop_at` (halt, via `end`).
 
@@ -72,6 +75,18 @@ pub(crate) fn with_race<R>(f: impl FnOnce(&mut RaceCtx<'_>) -> Option<R>) -> Opt
     });
     sr.race_event_done();
     out
+}
+
+/// Whether [`with_race`] would run an event now (a query, not an event: no
+/// consequences to apply). The channel fast paths ask it once per operation.
+#[inline]
+pub(crate) fn detecting() -> bool {
+    if !crate::race::ENABLED {
+        return false;
+    }
+    let s = sched_ptr();
+    // SAFETY: this thread's live run when non-null; plain reads.
+    !s.is_null() && unsafe { !(*s).tearing_down && (*s).race.is_some() }
 }
 
 impl Sched {
