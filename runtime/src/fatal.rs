@@ -3,7 +3,7 @@
 //!   records it in the run (it cannot be recovered) and unwinds the goroutine
 //!   (`sync: unlock of unlocked mutex`); ordinary Go panics (`send on closed
 //!   channel`) are plain Rust panics raised where the misuse happens;
-//! - a bug in gosan itself — a broken runtime invariant: [`fatal!`] prints
+//! - a bug in gosan itself — a broken runtime invariant: `fatal!` prints
 //!   `fatal error: gosan: <function>: <what>` and `please report this bug`, and exits
 //!   the process with status 2 at once. It never unwinds (unwinding through the
 //!   scheduler would run user destructors on broken state) and never prints
@@ -45,7 +45,7 @@ macro_rules! debug_check {
     };
 }
 
-/// The one exit of [`fatal!`]: out of line, never inlined into a hot path.
+/// The one exit of `fatal!`: out of line, never inlined into a hot path.
 #[cold]
 #[inline(never)]
 pub(crate) fn gosan_bug(func: &str, what: fmt::Arguments<'_>) -> ! {

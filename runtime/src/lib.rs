@@ -5,7 +5,7 @@
 //! - `chan`, `select`: Go's `hchan` — ring buffer, FIFO wait queues of parked
 //!   goroutines (`waitq`: Go's `sudog`/`waitq`, shared with `sync`), close semantics.
 //! - [`sync`], [`time`], [`context`]: Go's packages of the same names.
-//! - `run`: [`run`], [`run_with`], [`check`] and report building.
+//! - `run`: [`run()`], [`run_with`], [`check`] and report building.
 //! - `race`: the detector's hooks (Go's `race.go`), through the one race context of
 //!   `sched`.
 //!
