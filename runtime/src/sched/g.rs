@@ -12,7 +12,8 @@
 //!   coroutine itself (`coro`) is touched only by the loop and by teardown.
 //! - `park.rs` sets `Runnable`/`Waiting`, `reason`, `forever` and `park_fp` on the
 //!   running goroutine, and `ready` sets `Runnable` on a `Waiting` one.
-//! - `decide.rs` reads and writes `prio` (PCT); `timer.rs` readies sleepers.
+//! - `decide.rs` (PCT change points) and `park.rs` (`yield_now`) write `prio`;
+//!   `timer.rs` readies sleepers.
 //! - The detector (`race_ctx.rs`) reads `id`, `tid`, `lo`, `hi` of the running or a
 //!   parked goroutine; the signal handler and the panic hook read the running
 //!   goroutine's `lo`/`hi`/`id`/`created_loc` through [`overflow_info`].
