@@ -221,3 +221,59 @@ impl<F: FnOnce()> Drop for Dequeue<F> {
 fn unwound(f: impl FnOnce()) {
     f()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{SelectSync, WaitQ, Waiter};
+    use crate::sched::GRef;
+
+    fn g(id: u64) -> GRef {
+        GRef {
+            slot: id as u32,
+            id,
+            run: 0,
+        }
+    }
+
+    #[test]
+    fn fifo_grant_and_remove() {
+        let (a, b, c) = (
+            Waiter::<()>::new(g(1), None),
+            Waiter::new(g(2), None),
+            Waiter::new(g(3), None),
+        );
+        let mut q = WaitQ::new();
+        q.push(&a);
+        q.push(&b);
+        q.push(&c);
+        assert_eq!(q.len(), 3);
+        assert!(q.remove(&b), "a queued waiter is removed");
+        assert_eq!(q.grant_front(), Some(g(1)));
+        assert!(a.completed.get() && !c.completed.get());
+        assert!(!q.remove(&a), "a granted waiter is no longer queued");
+        assert_eq!(q.grant_front(), Some(g(3)));
+        assert!(q.is_empty() && q.grant_front().is_none());
+    }
+
+    #[test]
+    fn a_claimed_select_leaves_stale_waiters_behind() {
+        let sel = SelectSync::new();
+        let arm0 = Waiter::in_select(g(1), Some(10), &sel, 0);
+        let arm1 = Waiter::in_select(g(1), Some(11), &sel, 1);
+        let plain = Waiter::new(g(2), Some(20));
+        let (mut q0, mut q1) = (WaitQ::new(), WaitQ::new());
+        q0.push(&arm0);
+        q1.push(&arm1);
+        q1.push(&plain);
+        assert!(q1.has_live());
+        // The partner on q0 claims the select for case 0 ...
+        let w = q0.dequeue().map(|w| w.case);
+        assert_eq!(w, Some(0));
+        assert!(sel.done.get());
+        assert_eq!(sel.fired.get(), 0);
+        // ... so on q1 the select's other waiter is stale and skipped.
+        let next = q1.dequeue().map(|w| w.g);
+        assert_eq!(next, Some(g(2)));
+        assert!(!q1.has_live());
+    }
+}
