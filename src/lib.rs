@@ -48,7 +48,26 @@ pub mod context {
     pub use gosan_runtime::context::*;
 }
 
+/// The entry points of `#[gosan::main]` and `#[gosan::test]`: the only door the
+/// macros use. Not user API.
+///
+/// The runtime's internals are not reachable through the facade:
+/// ```compile_fail
+/// use gosan::run::test_run;
+/// ```
+/// ```compile_fail
+/// use gosan::chan::Waiter;
+/// ```
+/// ```compile_fail
+/// use gosan::select::SelectArm;
+/// ```
+/// ```compile_fail
+/// use gosan::sync::WaitQ;
+/// ```
+/// ```compile_fail
+/// use gosan::time::FUTILE_TICKS;
+/// ```
 #[doc(hidden)]
 pub mod __private {
-    pub use gosan_runtime::run::{main, strategy, test_check, test_run};
+    pub use gosan_runtime::__private::{main, strategy, test_check, test_run};
 }

@@ -2,7 +2,8 @@
 //! bad input is an error value naming the key, and whatever parses round-trips.
 #![no_main]
 
-use gosan_runtime::config::{parse_debug, parse_options, Strategy};
+use gosan_runtime::Strategy;
+use gosan_runtime::__private::{parse_debug, parse_options};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -63,8 +63,8 @@
 mod borrow;
 
 use borrow::BorrowCell;
-use gosan_runtime::race as rt;
-use gosan_runtime::sched;
+use gosan_runtime::__private::race as rt;
+use gosan_runtime::__private::sched;
 use std::fmt;
 use std::panic::Location;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -75,39 +75,39 @@ pub mod race {
     /// `size_of::<T>()` bytes at `p` were read (Go's `runtime.RaceRead`).
     #[track_caller]
     pub fn read<T>(p: *const T) {
-        gosan_runtime::race::read(p)
+        gosan_runtime::__private::race::read(p)
     }
     /// `size_of::<T>()` bytes at `p` were written (Go's `runtime.RaceWrite`).
     #[track_caller]
     pub fn write<T>(p: *const T) {
-        gosan_runtime::race::write(p)
+        gosan_runtime::__private::race::write(p)
     }
     /// `len` bytes from `p` were read (Go's `runtime.RaceReadRange`).
     #[track_caller]
     pub fn read_range(p: *const u8, len: usize) {
-        gosan_runtime::race::read_range(p, len)
+        gosan_runtime::__private::race::read_range(p, len)
     }
     /// `len` bytes from `p` were written (Go's `runtime.RaceWriteRange`).
     #[track_caller]
     pub fn write_range(p: *const u8, len: usize) {
-        gosan_runtime::race::write_range(p, len)
+        gosan_runtime::__private::race::write_range(p, len)
     }
     /// Acquire the sync clock keyed by `p` (Go's `runtime.RaceAcquire`).
     #[track_caller]
     pub fn acquire<T>(p: *const T) {
-        gosan_runtime::race::acquire_annotation(p)
+        gosan_runtime::__private::race::acquire_annotation(p)
     }
     /// Release into the sync clock keyed by `p`, replacing it (Go's
     /// `runtime.RaceRelease`).
     #[track_caller]
     pub fn release<T>(p: *const T) {
-        gosan_runtime::race::release_annotation(p)
+        gosan_runtime::__private::race::release_annotation(p)
     }
     /// Release into the sync clock keyed by `p`, keeping earlier releases (Go's
     /// `runtime.RaceReleaseMerge`).
     #[track_caller]
     pub fn release_merge<T>(p: *const T) {
-        gosan_runtime::race::release_merge_annotation(p)
+        gosan_runtime::__private::race::release_merge_annotation(p)
     }
 }
 

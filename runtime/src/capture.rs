@@ -10,14 +10,14 @@
 use smallvec::SmallVec;
 
 /// Raw return addresses, innermost first.
-pub type Pcs = SmallVec<[usize; 16]>;
+pub(crate) type Pcs = SmallVec<[usize; 16]>;
 
 /// Deepest walk kept.
-pub const MAX_FRAMES: usize = 48;
+pub(crate) const MAX_FRAMES: usize = 48;
 
 /// The caller's frame pointer.
 #[inline(always)]
-pub fn frame_pointer() -> usize {
+pub(crate) fn frame_pointer() -> usize {
     let fp: usize;
     #[cfg(target_arch = "x86_64")]
     // SAFETY: reads a register, touches no memory.
@@ -38,16 +38,27 @@ pub fn frame_pointer() -> usize {
 
 /// Calls `f` with each return address of the frame-pointer chain from `fp` (at most
 /// `max`), reading only inside `[lo, hi)`; returns how many there were.
+///
+/// # Safety
+/// `[lo, hi)` must be readable memory for the whole call: a live goroutine stack (or
+/// another mapped, initialized range), typically the bounds of the goroutine `fp`
+/// was taken on.
 #[inline]
-pub fn frames(mut fp: usize, lo: usize, hi: usize, max: usize, mut f: impl FnMut(usize)) -> usize {
+pub(crate) unsafe fn frames(
+    mut fp: usize,
+    lo: usize,
+    hi: usize,
+    max: usize,
+    mut f: impl FnMut(usize),
+) -> usize {
     let word = std::mem::size_of::<usize>();
     let mut n = 0;
     while n < max {
         if fp < lo || fp.checked_add(2 * word).is_none_or(|e| e > hi) || fp % word != 0 {
             break;
         }
-        // SAFETY: `fp` and `fp + word` lie inside [lo, hi), the live goroutine stack
-        // (checked just above), which is mapped read-write.
+        // SAFETY: `fp` and `fp + word` lie inside [lo, hi) (checked just above),
+        // which the caller guarantees is readable.
         let (next, ret) = unsafe { (*(fp as *const usize), *((fp + word) as *const usize)) };
         if ret == 0 {
             break;
@@ -63,18 +74,33 @@ pub fn frames(mut fp: usize, lo: usize, hi: usize, max: usize, mut f: impl FnMut
 }
 
 /// The frame-pointer chain from `fp` as raw PCs (see [`frames`]).
-pub fn walk(fp: usize, lo: usize, hi: usize, max: usize) -> Pcs {
+///
+/// # Safety
+/// As [`frames`].
+pub(crate) unsafe fn walk(fp: usize, lo: usize, hi: usize, max: usize) -> Pcs {
     let mut out = Pcs::new();
-    frames(fp, lo, hi, max, |r| out.push(r));
+    // SAFETY: the caller's contract is `frames`'.
+    unsafe { frames(fp, lo, hi, max, |r| out.push(r)) };
     out
 }
 
 /// [`walk`] into a fixed array (at most `N` frames); returns how many were written.
+///
+/// # Safety
+/// As [`frames`].
 #[inline]
-pub fn walk_array<const N: usize>(out: &mut [usize; N], fp: usize, lo: usize, hi: usize) -> usize {
+pub(crate) unsafe fn walk_array<const N: usize>(
+    out: &mut [usize; N],
+    fp: usize,
+    lo: usize,
+    hi: usize,
+) -> usize {
     let mut n = 0;
-    frames(fp, lo, hi, N, |r| {
-        out[n] = r;
-        n += 1;
-    })
+    // SAFETY: the caller's contract is `frames`'.
+    unsafe {
+        frames(fp, lo, hi, N, |r| {
+            out[n] = r;
+            n += 1;
+        })
+    }
 }

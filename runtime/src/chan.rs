@@ -19,109 +19,19 @@
 //!   `send on closed channel` when they resume.
 //!
 //! # Protocol
-//! A goroutine enqueues its waiter, releases the lock, then parks; whoever dequeues the
-//! waiter completes it (`done`/value) before readying the goroutine. A waiter is
-//! removed from its queue before its goroutine's frame can return or unwind (`Dequeue`
-//! guard), so a queue never points into a dead frame.
+//! The waiter protocol of `waitq.rs`: a goroutine enqueues its waiter, releases the
+//! lock, then parks; whoever dequeues the waiter completes it (`completed`, value)
+//! before readying the goroutine. A waiter is removed from its queue before its
+//! goroutine's frame can return or unwind (`Dequeue` guard), so a queue never points
+//! into a dead frame.
 
 use crate::lock::SpinLock;
 use crate::race::{self, RaceClock};
 use crate::sched::{self, GRef, WaitReason};
-use std::cell::{Cell, UnsafeCell};
+use crate::waitq::{Dequeue, WaitQ, Waiter};
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::{Arc, Weak};
-
-/// Shared state of a blocked `select!`: which case completed first.
-pub struct SelectSync {
-    pub(crate) done: Cell<bool>,
-    pub(crate) fired: Cell<usize>,
-}
-
-impl SelectSync {
-    pub(crate) fn new() -> SelectSync {
-        SelectSync {
-            done: Cell::new(false),
-            fired: Cell::new(usize::MAX),
-        }
-    }
-}
-
-/// A parked goroutine's entry in a wait queue (Go's `sudog`).
-pub struct Waiter<T> {
-    pub(crate) g: GRef,
-    /// Send: the value offered. Receive: where the value is delivered.
-    pub(crate) slot: UnsafeCell<Option<T>>,
-    /// Completed by a partner (`true`) or woken by `close` (`false`).
-    pub(crate) success: Cell<bool>,
-    pub(crate) sel: *const SelectSync,
-    pub(crate) case: usize,
-}
-
-impl<T> Waiter<T> {
-    pub(crate) fn new(g: GRef, value: Option<T>, sel: *const SelectSync, case: usize) -> Self {
-        Waiter {
-            g,
-            slot: UnsafeCell::new(value),
-            success: Cell::new(false),
-            sel,
-            case,
-        }
-    }
-}
-
-/// FIFO of waiters (Go's `waitq`).
-pub(crate) struct WaitQ<T> {
-    q: VecDeque<*const Waiter<T>>,
-}
-
-impl<T> WaitQ<T> {
-    fn new() -> Self {
-        WaitQ { q: VecDeque::new() }
-    }
-
-    pub(crate) fn push(&mut self, w: *const Waiter<T>) {
-        self.q.push_back(w);
-    }
-
-    /// The first waiter that can still complete, claimed for its `select` if any.
-    pub(crate) fn dequeue(&mut self) -> Option<&Waiter<T>> {
-        while let Some(w) = self.q.pop_front() {
-            // SAFETY: a queued waiter's frame is alive until it is removed (module
-            // protocol); we hold the channel lock.
-            let w = unsafe { &*w };
-            if !w.sel.is_null() {
-                // SAFETY: the select's sync lives in the parked goroutine's frame, as
-                // long as any of its waiters is queued.
-                let sel = unsafe { &*w.sel };
-                if sel.done.get() {
-                    continue; // stale entry of a select another case completed
-                }
-                sel.done.set(true);
-                sel.fired.set(w.case);
-            }
-            return Some(w);
-        }
-        None
-    }
-
-    /// Whether a waiter that can still complete is queued.
-    pub(crate) fn has_live(&self) -> bool {
-        self.q.iter().any(|&w| {
-            // SAFETY: as in `dequeue`.
-            let w = unsafe { &*w };
-            // SAFETY: as in `dequeue`.
-            w.sel.is_null() || !unsafe { &*w.sel }.done.get()
-        })
-    }
-
-    /// Removes `w` if it is still queued.
-    pub(crate) fn remove(&mut self, w: *const Waiter<T>) {
-        if let Some(i) = self.q.iter().position(|&x| std::ptr::eq(x, w)) {
-            self.q.remove(i);
-        }
-    }
-}
 
 pub(crate) struct State<T> {
     pub(crate) buf: VecDeque<T>,
@@ -214,12 +124,8 @@ impl<T> Inner<T> {
     }
 }
 
-// SAFETY: the raw waiter pointers in the queues are only dereferenced under the
-// channel lock (or by their owner after it was dequeued); values of T move between
-// goroutines, hence T: Send.
-unsafe impl<T: Send> Send for Inner<T> {}
-// SAFETY: as above.
-unsafe impl<T: Send> Sync for Inner<T> {}
+// `Inner<T>` is `Send + Sync` when `T: Send`: its state sits behind a `SpinLock`
+// and its wait queues are `Send` for `T: Send` (see `waitq.rs`).
 
 // A panic never leaves a channel half-updated (state changes happen under the lock
 // and the lock is released by its guard), so handles may cross `catch_unwind`.
@@ -289,37 +195,6 @@ pub fn chan<T>(cap: usize) -> Chan<T> {
     }
 }
 
-/// Removes a waiter from its queue when the owning frame leaves early (unwinding
-/// through `park` at teardown); a no-op once the waiter was dequeued normally.
-struct Dequeue<'a, T> {
-    inner: &'a Inner<T>,
-    w: *const Waiter<T>,
-    send: bool,
-    armed: bool,
-}
-
-impl<T> Drop for Dequeue<'_, T> {
-    #[inline]
-    fn drop(&mut self) {
-        if self.armed {
-            self.remove();
-        }
-    }
-}
-
-impl<T> Dequeue<'_, T> {
-    #[cold]
-    #[inline(never)]
-    fn remove(&mut self) {
-        let mut st = self.inner.state.lock();
-        if self.send {
-            st.sendq.remove(self.w);
-        } else {
-            st.recvq.remove(self.w);
-        }
-    }
-}
-
 #[cold]
 #[track_caller]
 fn panic_send_closed() -> ! {
@@ -363,18 +238,15 @@ impl<T> Chan<T> {
             Self::send_now(inner, st, v);
             return;
         }
-        let w = Waiter::new(sched::current(), Some(v), std::ptr::null(), 0);
+        let w = Waiter::new(sched::current(), Some(v));
         st.sendq.push(&w);
         drop(st);
-        let mut guard = Dequeue {
-            inner,
-            w: &w,
-            send: true,
-            armed: true,
-        };
+        let guard = Dequeue::new(|| {
+            inner.state.lock().sendq.remove(&w);
+        });
         sched::park(WaitReason::ChanSend);
-        guard.armed = false;
-        if !w.success.get() {
+        guard.disarm();
+        if !w.completed.get() {
             panic_send_closed();
         }
     }
@@ -390,17 +262,14 @@ impl<T> Chan<T> {
         if let Some(v) = Self::recv_ready(inner, &mut st) {
             return v;
         }
-        let w = Waiter::new(sched::current(), None, std::ptr::null(), 0);
+        let w = Waiter::new(sched::current(), None);
         st.recvq.push(&w);
         drop(st);
-        let mut guard = Dequeue {
-            inner,
-            w: &w,
-            send: false,
-            armed: true,
-        };
+        let guard = Dequeue::new(|| {
+            inner.state.lock().recvq.remove(&w);
+        });
         sched::park(WaitReason::ChanRecv);
-        guard.armed = false;
+        guard.disarm();
         // SAFETY: the waiter was dequeued by its completer; only we touch it now.
         unsafe { (*w.slot.get()).take() }
     }
@@ -411,8 +280,9 @@ impl<T> Chan<T> {
         let on = race::active();
         if let Some(w) = st.sendq.dequeue() {
             // SAFETY: a dequeued waiter is ours to complete, under the lock.
-            let sent = unsafe { (*w.slot.get()).take() }.expect("a queued sender holds its value");
-            w.success.set(true);
+            let sent = unsafe { (*w.slot.get()).take() }
+                .unwrap_or_else(|| fatal!("Chan::recv_ready", "a queued sender holds its value"));
+            w.completed.set(true);
             let g = w.g;
             let v = if inner.cap == 0 {
                 if on {
@@ -420,7 +290,10 @@ impl<T> Chan<T> {
                 }
                 sent
             } else {
-                let head = st.buf.pop_front().expect("sendq non-empty ⇒ buffer full");
+                let head = st
+                    .buf
+                    .pop_front()
+                    .unwrap_or_else(|| fatal!("Chan::recv_ready", "sendq non-empty ⇒ buffer full"));
                 st.buf.push_back(sent);
                 if on {
                     let i = st.race.recvx;
@@ -481,7 +354,7 @@ impl<T> Chan<T> {
         if let Some(w) = st.recvq.dequeue() {
             // SAFETY: a dequeued waiter is ours to complete, under the lock.
             unsafe { *w.slot.get() = Some(v) };
-            w.success.set(true);
+            w.completed.set(true);
             let g = w.g;
             if on {
                 match timer {
@@ -506,7 +379,11 @@ impl<T> Chan<T> {
             sched::ready(g);
             return;
         }
-        debug_assert!(st.buf.len() < inner.cap);
+        debug_check!(
+            st.buf.len() < inner.cap,
+            "Chan::deliver",
+            "no receiver waits and the buffer is full"
+        );
         st.buf.push_back(v);
         if on {
             let i = st.race.sendx;
@@ -603,11 +480,11 @@ impl<T> Chan<T> {
         while let Some(w) = st.recvq.dequeue() {
             // SAFETY: a dequeued waiter is ours to complete, under the lock.
             unsafe { *w.slot.get() = None };
-            w.success.set(false);
+            w.completed.set(false);
             wake.push(w.g);
         }
         while let Some(w) = st.sendq.dequeue() {
-            w.success.set(false);
+            w.completed.set(false);
             wake.push(w.g);
         }
         for &g in &wake {

@@ -36,7 +36,7 @@
 //! cancellation (Go's `propagateCancel` receives from the parent's `Done()`).
 //!
 //! # Protocol (who touches what)
-//! `CtxState::m` is a [`SpinLock`] held for a few instructions, never across a channel
+//! `CtxState::m` is a `SpinLock` held for a few instructions, never across a channel
 //! close, a child's lock or a scheduling point: `cancel` takes the children out under
 //! the lock, then closes and recurses unlocked. Lock order: a child's lock is never
 //! held while its parent's is taken, and the reverse only for insertion/removal.
@@ -160,7 +160,9 @@ impl CtxState {
                     self.id,
                     ChildRef {
                         state: Arc::downgrade(self),
-                        done: self.done.downgrade().expect("a made channel is not nil"),
+                        done: self.done.downgrade().unwrap_or_else(|| {
+                            fatal!("Context::propagate", "a made channel is not nil")
+                        }),
                     },
                 );
             }

@@ -1,29 +1,48 @@
 //! gosan-runtime: Go's runtime for Rust, deterministic mode.
 //!
-//! - [`sched`]: goroutines as corosensei coroutines on pooled stacks
-//!   ([`coro::stack`]), the deterministic scheduler and its strategies, virtual time.
-//! - `chan`, [`select`](mod@select): Go's `hchan` — ring buffer, FIFO wait queues of
-//!   parked goroutines (`recvq`/`sendq` of sudog-like waiters), close semantics.
+//! - `sched`: goroutines as corosensei coroutines on pooled stacks (`coro::stack`),
+//!   the deterministic scheduler and its strategies, virtual time.
+//! - `chan`, `select`: Go's `hchan` — ring buffer, FIFO wait queues of parked
+//!   goroutines (`waitq`: Go's `sudog`/`waitq`, shared with `sync`), close semantics.
 //! - [`sync`], [`time`], [`context`]: Go's packages of the same names.
-//! - [`run`](mod@run): `run`, `run_with`, `check` and report building.
+//! - `run`: [`run()`], [`run_with`], [`check`] and report building.
+//! - `race`: the detector's hooks (Go's `race.go`), through the one race context of
+//!   `sched`.
 //!
-//! Failure classes are described in [`fatal`].
+//! # Public surface
+//! The user API is what the facade `gosan` re-exports: the items at this crate's
+//! root and the modules [`sync`], [`time`], [`context`], plus the `select!` macro.
+//! Everything else is `pub(crate)`. Gosan's other crates and macros reach the few
+//! entry points they need through [`__private`] (`#[doc(hidden)]`, not user API).
+//!
+//! # Failure classes
+//! 1. An error value with lowercase text (`TrySendError`, `ContextError`, option
+//!    errors).
+//! 2. A bug in the user's program: a Go panic text raised as a Rust panic in the
+//!    goroutine (`send on closed channel`), or a Go *fatal error* that ends the run
+//!    even if caught (`sync: unlock of unlocked mutex`, `fatal::throw`).
+//! 3. A bug in gosan itself — a broken runtime invariant: `fatal!` prints
+//!    `fatal error: gosan: <function>: <what>` and `please report this bug`, and
+//!    exits with status 2; it never blames the user's goroutine.
 
-pub mod capture;
-pub mod chan;
-pub mod config;
+#[macro_use]
+mod fatal;
+
+mod capture;
+mod chan;
+mod config;
 pub mod context;
-pub mod coro;
-pub mod fatal;
-pub mod lock;
-pub mod overflow;
-pub mod panic_hook;
-pub mod race;
-pub mod run;
-pub mod sched;
-pub mod select;
+mod coro;
+mod lock;
+mod overflow;
+mod panic_hook;
+mod race;
+mod run;
+mod sched;
+mod select;
 pub mod sync;
 pub mod time;
+mod waitq;
 
 pub use chan::{chan, Chan, RecvChan, SendChan, TryRecvError, TrySendError};
 pub use config::{Config, Format, OptionError, Strategy};
@@ -40,4 +59,54 @@ pub fn gosched() {
 /// for it, as it must on one thread; the parallel scheduler hands the P off.
 pub fn blocking<F: FnOnce() -> R + Send, R: Send>(f: F) -> R {
     f()
+}
+
+/// Entry points for gosan's own crates and macros — not user API, no stability.
+///
+/// Every function here is safe to call in any order, from any thread, inside or
+/// outside a run: outside a run (or on a thread that is not running one) the hooks
+/// do nothing, and misuse is a clear panic, never undefined behaviour.
+#[doc(hidden)]
+pub mod __private {
+    /// The detector hooks `gosan-instrument` calls (`Shared`, `SharedVec`,
+    /// `RaceCell`, `gosan::race::*`). Addresses are only recorded, never read.
+    pub mod race {
+        pub use crate::race::{
+            access, acquire_annotation, freed, read, read_range, release_annotation,
+            release_merge_annotation, write, write_range,
+        };
+    }
+
+    /// Scheduling hooks for `gosan-instrument`: a scheduling point before each
+    /// instrumented access, and [`NoSwitch`](sched::NoSwitch) around closures that
+    /// hold references into shared memory.
+    pub mod sched {
+        pub use crate::sched::{sched_point, NoSwitch};
+    }
+
+    /// What the `select!` macro expands to.
+    pub mod select {
+        pub use crate::select::{
+            no_arm_fired, select, select_forever, RecvArm, SelectArm, SendArm,
+        };
+    }
+
+    // The entry points of `#[gosan::main]` / `#[gosan::test]` (via `gosan::__private`).
+    pub use crate::run::{main, strategy, test_check, test_run};
+
+    /// The unwind payload of a Go fatal error (`fatal::throw`), for tests that catch
+    /// one.
+    pub use crate::fatal::FatalError;
+
+    // Option parsing, for the fuzz targets.
+    pub use crate::config::{parse_debug, parse_options};
+
+    /// Test hook: breaks a runtime invariant on purpose, so tests can check how gosan
+    /// reports its own bugs (`fatal error: gosan: …`, exit status 2). Never returns.
+    pub fn break_invariant_for_test() -> ! {
+        fatal!(
+            "__private::break_invariant_for_test",
+            "a runtime invariant was broken on purpose by a test"
+        )
+    }
 }

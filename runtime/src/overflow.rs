@@ -25,7 +25,7 @@ const ALTSTACK_SIZE: usize = 64 * 1024;
 
 /// Installs the handler (once per process) and an alternate signal stack on this
 /// thread if it has none.
-pub fn install() {
+pub(crate) fn install() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         // SAFETY: installing a handler with a zeroed sigaction filled here; the
@@ -136,7 +136,7 @@ fn interrupted_sp(ctx: *mut libc::c_void) -> usize {
 
 /// Writes Go's stack-overflow report for goroutine `id` and exits with status 2.
 /// Async-signal-safe: `write(2)` of static text and digits formatted on the stack.
-pub fn report_and_exit(id: u64, loc: &'static Location<'static>, limit: usize) -> ! {
+pub(crate) fn report_and_exit(id: u64, loc: &'static Location<'static>, limit: usize) -> ! {
     fn w(s: &[u8]) {
         // SAFETY: writing a valid buffer to stderr.
         unsafe { libc::write(2, s.as_ptr().cast(), s.len()) };

@@ -17,7 +17,7 @@ thread_local! {
 
 /// Installs the hook once per process, chaining to the previous one outside gosan
 /// goroutines.
-pub fn install() {
+pub(crate) fn install() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         let prev = std::panic::take_hook();
@@ -46,6 +46,6 @@ pub fn install() {
 }
 
 /// The PCs captured at the last panic on this thread (innermost first).
-pub fn take_panic_pcs() -> Pcs {
+pub(crate) fn take_panic_pcs() -> Pcs {
     LAST_PANIC_PCS.with(|p| std::mem::take(&mut *p.borrow_mut()))
 }

@@ -5,7 +5,10 @@
 //! # Hook contract (Go's `race.go` / `race0.go` split)
 //! Every hook is a no-op unless the run has `detect_races` on (and the `race` cargo
 //! feature, default on, is compiled in): the primitives call them unconditionally and
-//! pay one branch. Hooks never switch goroutines; the public access annotations
+//! pay one branch. Every hook reaches the run's detector through the one race-context
+//! accessor, `sched::with_race` (`sched/race_ctx.rs`), wrapped below by what the event
+//! involves (`on_cur`, `on_parked`, `on_pair`, `on_run`); the accessor also applies
+//! `halt_on_error` and the memory budget after each event. Hooks never switch goroutines; the public access annotations
 //! (`read`, `write`, …) add one scheduling point before the access, so that
 //! `check` can interleave instrumented accesses.
 //!
@@ -21,7 +24,7 @@
 //! known. Symbolization happens when the report is built.
 
 use crate::capture::{self, Pcs};
-use crate::sched::{self, GRef};
+use crate::sched::{self, GRef, G};
 use gosan_detector::hb::{AccessKind as HbKind, Engine, Race, SyncClock, Tid, Time};
 use gosan_detector::report::AccessKind;
 use std::collections::{HashMap, HashSet};
@@ -30,17 +33,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Whether the detector is compiled in (cargo feature `race`, default on). When off,
 /// every hook compiles to nothing.
-pub const ENABLED: bool = cfg!(feature = "race");
+pub(crate) const ENABLED: bool = cfg!(feature = "race");
 
 /// A synchronization object's clock, stamped with the run that last wrote it.
 #[derive(Debug, Default)]
-pub struct RaceClock {
+pub(crate) struct RaceClock {
     run: u64,
     clock: SyncClock,
 }
 
 impl RaceClock {
-    pub const fn new() -> RaceClock {
+    pub(crate) const fn new() -> RaceClock {
         RaceClock {
             run: 0,
             clock: SyncClock::new_const(),
@@ -62,7 +65,7 @@ impl Drop for RaceClock {
         let n = self.clock.clock().len();
         if n > 0 {
             let run = self.run;
-            sched::with_race_any(|r| {
+            on_run(|r| {
                 if r.run == run {
                     r.clock_entries = r.clock_entries.saturating_sub(n);
                 }
@@ -73,28 +76,28 @@ impl Drop for RaceClock {
 
 /// Where an access happened.
 #[derive(Debug, Clone)]
-pub struct Site {
-    pub loc: Option<&'static Location<'static>>,
+pub(crate) struct Site {
+    pub(crate) loc: Option<&'static Location<'static>>,
     /// Return addresses, innermost first (one frame without history).
-    pub pcs: Pcs,
+    pub(crate) pcs: Pcs,
 }
 
 /// A race before symbolization.
 #[derive(Debug, Clone)]
-pub struct RawRace {
-    pub addr: u64,
-    pub size: u64,
-    pub current: AccessKind,
-    pub previous: AccessKind,
-    pub cur_goid: u64,
-    pub cur_pcs: Pcs,
-    pub prev_goid: u64,
-    pub prev_site: Site,
+pub(crate) struct RawRace {
+    pub(crate) addr: u64,
+    pub(crate) size: u64,
+    pub(crate) current: AccessKind,
+    pub(crate) previous: AccessKind,
+    pub(crate) cur_goid: u64,
+    pub(crate) cur_pcs: Pcs,
+    pub(crate) prev_goid: u64,
+    pub(crate) prev_site: Site,
     /// (goid, running, creation site) of each goroutine involved other than main.
-    pub origins: Vec<(u64, bool, Site)>,
+    pub(crate) origins: Vec<(u64, bool, Site)>,
     /// Whether the previous access's whole stack was kept (`history_size > 0`);
     /// otherwise the report shows its innermost user frame only.
-    pub history: bool,
+    pub(crate) history: bool,
 }
 
 static RUN_IDS: AtomicU64 = AtomicU64::new(1);
@@ -131,7 +134,7 @@ impl std::hash::Hasher for MixHasher {
 type MixMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<MixHasher>>;
 
 /// The detector state of one run.
-pub struct RaceRun {
+pub(crate) struct RaceRun {
     pub(crate) run: u64,
     engine: Engine,
     addr_clocks: MixMap<u64, SyncClock>,
@@ -155,7 +158,7 @@ pub struct RaceRun {
 /// this the report says detection stopped, instead of the process running out of
 /// memory. Counts the clocks of live goroutines and of live sync objects (channel
 /// slots, mutexes, …) of the run: 64M entries ≈ 512 MiB.
-pub const CLOCK_ENTRY_BUDGET: usize = 64 << 20;
+pub(crate) const CLOCK_ENTRY_BUDGET: usize = 64 << 20;
 
 fn kind(k: HbKind) -> AccessKind {
     match k {
@@ -232,7 +235,11 @@ impl RaceRun {
 
     /// Interns a site: `loc` + the caller's stack from frame pointer `fp` within
     /// `[lo, hi)` (whole stack with history, one frame without).
-    pub(crate) fn site(
+    ///
+    /// # Safety
+    /// `[lo, hi)` is readable for the whole call (the running goroutine's stack, `fp`
+    /// a frame pointer on it): see `capture::frames`.
+    pub(crate) unsafe fn site(
         &mut self,
         loc: Option<&'static Location<'static>>,
         fp: usize,
@@ -245,16 +252,20 @@ impl RaceRun {
         // Hash the chain while walking it; the PCs are only collected for a new site.
         let mut h = FNV_OFFSET;
         let mut first = 0;
-        capture::frames(fp, lo, hi, depth, |pc| {
-            if first == 0 {
-                first = pc;
-            }
-            h = fnv_step(h, pc);
-        });
+        // SAFETY: per this function's contract.
+        unsafe {
+            capture::frames(fp, lo, hi, depth, |pc| {
+                if first == 0 {
+                    first = pc;
+                }
+                h = fnv_step(h, pc);
+            })
+        };
         let key = (loc.map_or(0, |l| l as *const _ as usize), first, h);
         self.intern(key, || Site {
             loc,
-            pcs: capture::walk(fp, lo, hi, depth),
+            // SAFETY: per this function's contract.
+            pcs: unsafe { capture::walk(fp, lo, hi, depth) },
         })
     }
 
@@ -277,9 +288,13 @@ impl RaceRun {
     }
 
     /// Records a race found by the current access (cold path).
+    ///
+    /// # Safety
+    /// As [`site`](Self::site): `[lo, hi)` is the running goroutine's stack and `fp`
+    /// a frame pointer on it.
     #[cold]
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn race_found(
+    pub(crate) unsafe fn race_found(
         &mut self,
         race: Race,
         size: u64,
@@ -317,7 +332,8 @@ impl RaceRun {
             current: kind(race.current),
             previous: kind(race.previous),
             cur_goid,
-            cur_pcs: capture::walk(fp, lo, hi, capture::MAX_FRAMES),
+            // SAFETY: per this function's contract.
+            cur_pcs: unsafe { capture::walk(fp, lo, hi, capture::MAX_FRAMES) },
             prev_goid,
             prev_site,
             origins,
@@ -409,45 +425,82 @@ impl RaceRun {
     }
 }
 
+// ── the race context (`sched::with_race`), by what an event involves ────────────
+
+/// An event of the running goroutine `g`.
+#[inline]
+fn on_cur<R>(f: impl FnOnce(&mut RaceRun, &G) -> R) -> Option<R> {
+    sched::with_race(|c| {
+        let g = c.cur?;
+        Some(f(c.run, g))
+    })
+}
+
+/// An event on behalf of parked goroutine `g` (completed by the running one or by a
+/// timer); `None` when `g`'s slot holds another goroutine now.
+#[inline]
+fn on_parked<R>(g: GRef, f: impl FnOnce(&mut RaceRun, Tid) -> R) -> Option<R> {
+    sched::with_race(|c| {
+        let tid = c.tid_of(g)?;
+        Some(f(c.run, tid))
+    })
+}
+
+/// An event between the running goroutine and parked goroutine `g`.
+#[inline]
+fn on_pair<R>(g: GRef, f: impl FnOnce(&mut RaceRun, Tid, Tid) -> R) -> Option<R> {
+    sched::with_race(|c| {
+        let cur = c.cur?.tid;
+        let other = c.tid_of(g)?;
+        Some(f(c.run, cur, other))
+    })
+}
+
+/// An event of the run, goroutine or not (timers, frees, clock drops).
+#[inline]
+fn on_run<R>(f: impl FnOnce(&mut RaceRun) -> R) -> Option<R> {
+    sched::with_race(|c| Some(f(c.run)))
+}
+
 // ── hooks for the runtime's primitives (no scheduling point) ────────────────────
 
 /// The running goroutine acquires `c` (lock, receive, wait returns…).
 #[inline]
-pub fn acquire(c: &mut RaceClock) {
+pub(crate) fn acquire(c: &mut RaceClock) {
     if ENABLED {
-        sched::with_race(|r, g| r.acquire(g.tid, c));
+        on_cur(|r, g| r.acquire(g.tid, c));
     }
 }
 
 /// The running goroutine release-stores into `c` (unlock, send into a slot…).
 #[inline]
-pub fn release(c: &mut RaceClock) {
+pub(crate) fn release(c: &mut RaceClock) {
     if ENABLED {
-        sched::with_race(|r, g| r.release(g.tid, c));
+        on_cur(|r, g| r.release(g.tid, c));
     }
 }
 
 /// The running goroutine release-merges into `c` (`RUnlock`, `Done`, signal…).
 #[inline]
-pub fn release_merge(c: &mut RaceClock) {
+pub(crate) fn release_merge(c: &mut RaceClock) {
     if ENABLED {
-        sched::with_race(|r, g| r.release_merge(g.tid, c));
+        on_cur(|r, g| r.release_merge(g.tid, c));
     }
 }
 
 /// Goroutine `g` (parked, being completed by the running one) acquires `c`.
 #[inline]
-pub fn acquire_for(g: GRef, c: &mut RaceClock) {
+pub(crate) fn acquire_for(g: GRef, c: &mut RaceClock) {
     if ENABLED {
-        sched::with_race_for(g, |r, tid| r.acquire(tid, c));
+        on_parked(g, |r, tid| r.acquire(tid, c));
     }
 }
 
 /// Goroutine `g` (parked, being completed by the running one) release-stores into `c`.
 #[inline]
-pub fn release_for(g: GRef, c: &mut RaceClock) {
+pub(crate) fn release_for(g: GRef, c: &mut RaceClock) {
     if ENABLED {
-        sched::with_race_for(g, |r, tid| r.release(tid, c));
+        on_parked(g, |r, tid| r.release(tid, c));
     }
 }
 
@@ -455,17 +508,17 @@ pub fn release_for(g: GRef, c: &mut RaceClock) {
 /// `racesync` for an unbuffered hand-off (send → receive completes, receive → send
 /// completes).
 #[inline]
-pub fn exchange_with(g: GRef) {
+pub(crate) fn exchange_with(g: GRef) {
     if ENABLED {
-        sched::with_race_pair(g, |r, cur, other| r.exchange(cur, other));
+        on_pair(g, |r, cur, other| r.exchange(cur, other));
     }
 }
 
 /// `dst ⊔= src` on behalf of no goroutine (a timer firing sends what arming released).
 #[inline]
-pub fn clock_into(src: &mut RaceClock, dst: &mut RaceClock) {
+pub(crate) fn clock_into(src: &mut RaceClock, dst: &mut RaceClock) {
     if ENABLED {
-        sched::with_race_any(|r| r.clock_into(src, dst));
+        on_run(|r| r.clock_into(src, dst));
     }
 }
 
@@ -482,7 +535,7 @@ pub fn access(addr: u64, size: u64, write: bool, atomic: bool) {
 /// [`access`] with an explicit location (a `select!` arm, whose caller location is
 /// the `select!`).
 #[inline]
-pub fn access_loc(
+pub(crate) fn access_loc(
     loc: &'static Location<'static>,
     addr: u64,
     size: u64,
@@ -499,15 +552,18 @@ pub fn access_loc(
 #[inline(never)]
 fn access_at(loc: &'static Location<'static>, addr: u64, size: u64, write: bool, atomic: bool) {
     let fp = capture::frame_pointer();
-    sched::with_race(|r, g| {
-        let site = r.site(Some(loc), fp, g.lo, g.hi);
+    on_cur(|r, g| {
+        // SAFETY: `fp` is our own frame pointer, on the running goroutine `g`'s stack
+        // `[lo, hi)`, which is live while we run on it.
+        let site = unsafe { r.site(Some(loc), fp, g.lo, g.hi) };
         let res = if write {
             r.engine().write(g.tid, addr, size, site, atomic)
         } else {
             r.engine().read(g.tid, addr, size, site, atomic)
         };
         if let Err(race) = res {
-            r.race_found(race, size, g.id, site, fp, g.lo, g.hi);
+            // SAFETY: as for `site` above.
+            unsafe { r.race_found(race, size, g.id, site, fp, g.lo, g.hi) };
         }
     });
 }
@@ -515,15 +571,18 @@ fn access_at(loc: &'static Location<'static>, addr: u64, size: u64, write: bool,
 #[inline(never)]
 fn range_at(loc: &'static Location<'static>, addr: u64, len: u64, write: bool) {
     let fp = capture::frame_pointer();
-    sched::with_race(|r, g| {
-        let site = r.site(Some(loc), fp, g.lo, g.hi);
+    on_cur(|r, g| {
+        // SAFETY: `fp` is our own frame pointer, on the running goroutine `g`'s stack
+        // `[lo, hi)`, which is live while we run on it.
+        let site = unsafe { r.site(Some(loc), fp, g.lo, g.hi) };
         let res = if write {
             r.engine().write_range(g.tid, addr, len, site)
         } else {
             r.engine().read_range(g.tid, addr, len, site)
         };
         if let Err(race) = res {
-            r.race_found(race, len, g.id, site, fp, g.lo, g.hi);
+            // SAFETY: as for `site` above.
+            unsafe { r.race_found(race, len, g.id, site, fp, g.lo, g.hi) };
         }
     });
 }
@@ -588,7 +647,7 @@ pub fn write_range(p: *const u8, len: usize) {
 /// operation has its own).
 #[inline]
 #[track_caller]
-pub fn atomic_access(addr: u64, size: u64, write: bool) {
+pub(crate) fn atomic_access(addr: u64, size: u64, write: bool) {
     if ENABLED {
         access_at(Location::caller(), addr, size, write, true);
     }
@@ -597,10 +656,10 @@ pub fn atomic_access(addr: u64, size: u64, write: bool) {
 /// The running goroutine acquires the sync clock keyed by `p` (Go's
 /// `runtime.RaceAcquire`).
 #[inline]
-pub fn acquire_addr<T>(p: *const T) {
+pub(crate) fn acquire_addr<T>(p: *const T) {
     if ENABLED {
         let addr = p as u64;
-        sched::with_race(|r, g| {
+        on_cur(|r, g| {
             let c = r.addr_clock(addr).clone();
             r.acquire_sync(g.tid, &c);
         });
@@ -609,37 +668,37 @@ pub fn acquire_addr<T>(p: *const T) {
 
 /// Release-store into the sync clock keyed by `p` (Go's `runtime.RaceRelease`).
 #[inline]
-pub fn release_addr<T>(p: *const T) {
+pub(crate) fn release_addr<T>(p: *const T) {
     if ENABLED {
         let addr = p as u64;
-        sched::with_race(|r, g| r.release_addr(g.tid, addr, false));
+        on_cur(|r, g| r.release_addr(g.tid, addr, false));
     }
 }
 
 /// Release-merge into the sync clock keyed by `p` (Go's `runtime.RaceReleaseMerge`).
 #[inline]
-pub fn release_merge_addr<T>(p: *const T) {
+pub(crate) fn release_merge_addr<T>(p: *const T) {
     if ENABLED {
         let addr = p as u64;
-        sched::with_race(|r, g| r.release_addr(g.tid, addr, true));
+        on_cur(|r, g| r.release_addr(g.tid, addr, true));
     }
 }
 
-/// Go's `runtime.RaceAcquire`: see [`acquire_addr`]. A scheduling point.
+/// Go's `runtime.RaceAcquire`: see `acquire_addr`. A scheduling point.
 #[track_caller]
 pub fn acquire_annotation<T>(p: *const T) {
     sched::sched_point();
     acquire_addr(p);
 }
 
-/// Go's `runtime.RaceRelease`: see [`release_addr`]. A scheduling point.
+/// Go's `runtime.RaceRelease`: see `release_addr`. A scheduling point.
 #[track_caller]
 pub fn release_annotation<T>(p: *const T) {
     sched::sched_point();
     release_addr(p);
 }
 
-/// Go's `runtime.RaceReleaseMerge`: see [`release_merge_addr`]. A scheduling point.
+/// Go's `runtime.RaceReleaseMerge`: see `release_merge_addr`. A scheduling point.
 #[track_caller]
 pub fn release_merge_annotation<T>(p: *const T) {
     sched::sched_point();
@@ -650,7 +709,7 @@ pub fn release_merge_annotation<T>(p: *const T) {
 #[inline]
 pub fn freed(addr: u64, len: u64) {
     if ENABLED && len > 0 {
-        sched::with_race_any(|r| {
+        on_run(|r| {
             r.engine().freed(addr, len);
             // Sync clocks keyed inside the range are forgotten too (a new object at
             // the same address must not inherit edges).
@@ -667,6 +726,6 @@ pub fn freed(addr: u64, len: u64) {
 
 /// Whether the running goroutine's run detects races.
 #[inline]
-pub fn active() -> bool {
-    ENABLED && sched::with_race_any(|_| ()).is_some()
+pub(crate) fn active() -> bool {
+    sched::detecting()
 }

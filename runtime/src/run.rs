@@ -253,7 +253,7 @@ pub fn test_check<F: Fn() + Send + Sync + 'static>(cfg: Config, iterations: usiz
 /// line. libtest decides a test binary's exit status (101 on failure), so a runner
 /// (`cargo gosan test`) that wants Go's `exit 66` for races sets this, and turns the
 /// binary's failure into 66 when the file is non-empty.
-pub const RACE_MARKER_ENV: &str = "GOSAN_RACE_MARKER";
+pub(crate) const RACE_MARKER_ENV: &str = "GOSAN_RACE_MARKER";
 
 #[track_caller]
 fn fail_test_on_finding(report: &Report) {

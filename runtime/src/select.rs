@@ -15,8 +15,9 @@
 //! Deterministic mode runs one goroutine at a time, so each arm locks its own channel
 //! in turn; the parallel scheduler will lock all channels in address order as Go does.
 
-use crate::chan::{self, Chan, RecvChan, SelectSync, SendChan, Waiter};
+use crate::chan::{self, Chan, RecvChan, SendChan};
 use crate::sched::{self, WaitReason};
+use crate::waitq::{SelectSync, Waiter};
 
 /// Anything `recv(...)` accepts: a channel, its receive view, or a reference to one.
 pub trait AsRecv {
@@ -105,7 +106,7 @@ impl<'a, T> RecvArm<'a, T> {
     pub fn take(&mut self) -> Option<T> {
         self.value
             .take()
-            .expect("select: take() on an arm that did not fire")
+            .unwrap_or_else(|| fatal!("RecvArm::take", "take() on an arm that did not fire"))
     }
 }
 
@@ -120,16 +121,25 @@ impl<T> SelectArm for RecvArm<'_, T> {
             .is_some_and(|i| Chan::recv_would_complete(&i.state.lock()))
     }
     fn complete(&mut self) {
-        let inner = self.ch.inner.as_ref().expect("a ready arm is not nil");
+        let inner = self
+            .ch
+            .inner
+            .as_ref()
+            .unwrap_or_else(|| fatal!("SelectArm::complete", "a ready arm is not nil"));
         let mut st = inner.state.lock();
-        let r = Chan::recv_ready(inner, &mut st).expect("complete() on a ready arm");
+        let r = Chan::recv_ready(inner, &mut st)
+            .unwrap_or_else(|| fatal!("RecvArm::complete", "complete() on a ready arm"));
         self.value = Some(r);
     }
     fn enqueue(&mut self, sel: &SelectSync, case: usize) {
-        let inner = self.ch.inner.as_ref().expect("nil arms are not enqueued");
-        let w: &Waiter<T> = self
-            .waiter
-            .insert(Waiter::new(sched::current(), None, sel, case));
+        let inner = self
+            .ch
+            .inner
+            .as_ref()
+            .unwrap_or_else(|| fatal!("SelectArm::enqueue", "nil arms are not enqueued"));
+        let w: &Waiter<T> =
+            self.waiter
+                .insert(Waiter::in_select(sched::current(), None, sel, case));
         inner.state.lock().recvq.push(w);
     }
     fn dequeue(&mut self) {
@@ -138,7 +148,10 @@ impl<T> SelectArm for RecvArm<'_, T> {
         }
     }
     fn woke(&mut self) {
-        let w = self.waiter.as_ref().expect("a fired arm was enqueued");
+        let w = self
+            .waiter
+            .as_ref()
+            .unwrap_or_else(|| fatal!("SelectArm::woke", "a fired arm was enqueued"));
         // SAFETY: the waiter was dequeued by its completer; only we touch it now.
         self.value = Some(unsafe { (*w.slot.get()).take() });
     }
@@ -177,17 +190,28 @@ impl<T> SelectArm for SendArm<'_, T> {
             .is_some_and(|i| Chan::send_would_complete(i, &i.state.lock()))
     }
     fn complete(&mut self) {
-        let inner = self.ch.inner.as_ref().expect("a ready arm is not nil");
-        let v = self.value.take().expect("send arm holds its value");
+        let inner = self
+            .ch
+            .inner
+            .as_ref()
+            .unwrap_or_else(|| fatal!("SelectArm::complete", "a ready arm is not nil"));
+        let v = self
+            .value
+            .take()
+            .unwrap_or_else(|| fatal!("SendArm::complete", "send arm holds its value"));
         self.fired = true;
         Chan::send_now(inner, inner.state.lock(), v);
     }
     fn enqueue(&mut self, sel: &SelectSync, case: usize) {
-        let inner = self.ch.inner.as_ref().expect("nil arms are not enqueued");
+        let inner = self
+            .ch
+            .inner
+            .as_ref()
+            .unwrap_or_else(|| fatal!("SelectArm::enqueue", "nil arms are not enqueued"));
         let v = self.value.take();
         let w: &Waiter<T> = self
             .waiter
-            .insert(Waiter::new(sched::current(), v, sel, case));
+            .insert(Waiter::in_select(sched::current(), v, sel, case));
         inner.state.lock().sendq.push(w);
     }
     fn dequeue(&mut self) {
@@ -197,8 +221,11 @@ impl<T> SelectArm for SendArm<'_, T> {
     }
     fn woke(&mut self) {
         self.fired = true;
-        let w = self.waiter.as_ref().expect("a fired arm was enqueued");
-        if !w.success.get() {
+        let w = self
+            .waiter
+            .as_ref()
+            .unwrap_or_else(|| fatal!("SelectArm::woke", "a fired arm was enqueued"));
+        if !w.completed.get() {
             panic!("send on closed channel");
         }
     }
@@ -212,7 +239,8 @@ impl<T> SelectArm for SendArm<'_, T> {
     }
 }
 
-/// Removes every queued waiter of a blocked select if its frame unwinds (teardown).
+/// Removes every queued waiter of a blocked select if its frame unwinds (teardown):
+/// step 4 of the waiter protocol (`waitq.rs`) for a select's several waiters.
 struct Unqueue<'a, 'b> {
     arms: &'a mut [&'b mut dyn SelectArm],
     armed: bool,
@@ -262,12 +290,13 @@ pub fn select(arms: &mut [&mut dyn SelectArm], has_default: bool) {
         chan::block_forever(WaitReason::Select);
     }
     let sync = SelectSync::new();
-    for (i, a) in arms.iter_mut().enumerate() {
+    // Armed before the first enqueue: an enqueue that panics leaves no waiter behind.
+    let mut guard = Unqueue { arms, armed: true };
+    for (i, a) in guard.arms.iter_mut().enumerate() {
         if !a.is_nil() {
             a.enqueue(&sync, i);
         }
     }
-    let mut guard = Unqueue { arms, armed: true };
     sched::park(WaitReason::Select);
     guard.armed = false;
     let fired = sync.fired.get();
@@ -277,6 +306,13 @@ pub fn select(arms: &mut [&mut dyn SelectArm], has_default: bool) {
         }
     }
     guard.arms[fired].woke();
+}
+
+/// After a `select!` without `default` returned, no arm reports `fired()`: a broken
+/// runtime invariant.
+#[cold]
+pub fn no_arm_fired() -> ! {
+    fatal!("select", "no arm fired after a blocking select returned")
 }
 
 /// `select! {}`: blocks forever (`select (no cases)`).
@@ -302,7 +338,7 @@ pub fn select_forever() -> ! {
 #[macro_export]
 macro_rules! select {
     () => {
-        $crate::select::select_forever()
+        $crate::__private::select::select_forever()
     };
     ($($tokens:tt)+) => {
         $crate::__select_parse!(@parse [] [] $($tokens)+)
@@ -367,18 +403,18 @@ macro_rules! __select_parse {
     };
     (@bind [$($bound:tt)*] [(recv ($c:expr) ($p:pat) $body:block) $($rest:tt)*] $def:tt) => {{
         let __gosan_ch = &$c;
-        let mut __gosan_arm = $crate::select::RecvArm::new(__gosan_ch);
+        let mut __gosan_arm = $crate::__private::select::RecvArm::new(__gosan_ch);
         $crate::__select_parse!(@bind [$($bound)* (recv __gosan_arm ($p) $body)] [$($rest)*] $def)
     }};
     (@bind [$($bound:tt)*] [(send ($c:expr) ($v:expr) $body:block) $($rest:tt)*] $def:tt) => {{
         let __gosan_ch = &$c;
         let __gosan_val = $v;
-        let mut __gosan_arm = $crate::select::SendArm::new(__gosan_ch, __gosan_val);
+        let mut __gosan_arm = $crate::__private::select::SendArm::new(__gosan_ch, __gosan_val);
         $crate::__select_parse!(@bind [$($bound)* (send __gosan_arm () $body)] [$($rest)*] $def)
     }};
     (@bind [$(($kind:ident $arm:ident ($($p:pat)?) $body:block))*] [] [$($def:block)?]) => {{
-        $crate::select::select(
-            &mut [$(&mut $arm as &mut dyn $crate::select::SelectArm),*],
+        $crate::__private::select::select(
+            &mut [$(&mut $arm as &mut dyn $crate::__private::select::SelectArm),*],
             $crate::__select_parse!(@has_default $($def)?),
         );
         $crate::__select_parse!(@dispatch [$(($kind $arm ($($p)?) $body))*] [$($def)?])
@@ -386,9 +422,9 @@ macro_rules! __select_parse {
     (@has_default) => { false };
     (@has_default $def:block) => { true };
     (@dispatch [] [$def:block]) => { $def };
-    (@dispatch [] []) => { ::core::unreachable!("select: no arm fired") };
+    (@dispatch [] []) => { $crate::__private::select::no_arm_fired() };
     (@dispatch [(recv $arm:ident ($p:pat) $body:block) $($rest:tt)*] $def:tt) => {
-        if $crate::select::SelectArm::fired(&$arm) {
+        if $crate::__private::select::SelectArm::fired(&$arm) {
             let $p = $arm.take();
             $body
         } else {
@@ -396,7 +432,7 @@ macro_rules! __select_parse {
         }
     };
     (@dispatch [(send $arm:ident () $body:block) $($rest:tt)*] $def:tt) => {
-        if $crate::select::SelectArm::fired(&$arm) {
+        if $crate::__private::select::SelectArm::fired(&$arm) {
             $body
         } else {
             $crate::__select_parse!(@dispatch [$($rest)*] $def)

@@ -2,7 +2,7 @@
 //! Go 1.23 semantics) on the scheduler's virtual clock.
 //!
 //! # Clock
-//! [`Instant`] is virtual nanoseconds since the run started ([`sched::now_nanos`]). Time
+//! [`Instant`] is virtual nanoseconds since the run started (`sched::now_nanos`). Time
 //! moves only when the scheduler fires a timer (every goroutine blocked, or only
 //! spinners running), so a 10-minute timeout ends at once and identically every run.
 //! [`sleep`] parks with wait reason `sleep`; it creates no happens-before edge.
@@ -23,7 +23,7 @@
 //!   channel is still held elsewhere turns into the same thing, so
 //!   `let c = Timer::new(d).c;` works like `after(d)`.
 //! - A ticker re-arms itself on the period grid at every tick; a tick finding the
-//!   channel full is dropped (Go). After [`FUTILE_TICKS`] dropped ticks in a row it backs
+//!   channel full is dropped (Go). After `FUTILE_TICKS` dropped ticks in a row it backs
 //!   off exponentially along the grid, so a ticker nobody reads cannot spin the
 //!   scheduler forever; past the end of the clock it goes dormant. A dropped `Ticker`
 //!   stops, even when a clone of its channel lives on.
@@ -40,7 +40,7 @@
 //! in Go. [`sleep`] creates no edge, nor do `stop` and `now`.
 //!
 //! # Protocol (who touches what)
-//! `Core::st` is a [`SpinLock`] held for a few instructions only, never across a
+//! `Core::st` is a `SpinLock` held for a few instructions only, never across a
 //! scheduling point; `fire` runs in scheduler context and never parks. Lock order:
 //! a core's lock, then (inside `offer`/`arm_timer`) the channel's lock or the scheduler.
 //! Every user-facing operation except [`now`] starts with a scheduling point.
@@ -57,7 +57,7 @@ use std::sync::{Arc, Weak};
 pub use std::time::Duration;
 
 /// Dropped ticks in a row after which a ticker backs off (see the module docs).
-pub const FUTILE_TICKS: u32 = 1_000_000;
+pub(crate) const FUTILE_TICKS: u32 = 1_000_000;
 
 /// A point on the run's clock: virtual nanoseconds since the run started in
 /// deterministic mode. Ordered, hashable, `Copy`, like `std::time::Instant`.
@@ -211,13 +211,18 @@ pub fn after(d: Duration) -> RecvChan<Instant> {
     require_run("gosan::time::after");
     sched::sched_point();
     let c = chan::<Instant>(1);
-    let core = Core::new(Kind::Chan(
-        c.downgrade().expect("a made channel is not nil"),
-    ));
+    let core =
+        Core::new(Kind::Chan(c.downgrade().unwrap_or_else(|| {
+            fatal!("time::after", "a made channel is not nil")
+        })));
     {
         let mut st = core.st.lock();
         let keep = core.arm_by_goroutine(&mut st, deadline_after(d));
-        debug_assert!(keep.is_none());
+        debug_check!(
+            keep.is_none(),
+            "time::after",
+            "a fresh timer core holds no keep-alive"
+        );
         st.keep = Some(core.clone()); // nobody can stop it: pending, it keeps itself
     }
     c.receiver()
@@ -290,9 +295,11 @@ impl Core {
         let target: Weak<dyn Fire> = self.me.clone();
         sched::arm_timer(when, target, st.gen);
         match self.kind {
-            Kind::Func { .. } => st
-                .keep
-                .replace(self.me.upgrade().expect("armed core is alive")),
+            Kind::Func { .. } => st.keep.replace(
+                self.me
+                    .upgrade()
+                    .unwrap_or_else(|| fatal!("Core::arm", "armed core is alive")),
+            ),
             Kind::Chan(_) => None,
         }
     }
@@ -454,11 +461,16 @@ impl Timer {
         require_run("gosan::time::Timer::new");
         sched::sched_point();
         let c = chan::<Instant>(1);
-        let core = Core::new(Kind::Chan(
-            c.downgrade().expect("a made channel is not nil"),
-        ));
+        let core =
+            Core::new(Kind::Chan(c.downgrade().unwrap_or_else(|| {
+                fatal!("Timer::new", "a made channel is not nil")
+            })));
         let keep = core.arm_by_goroutine(&mut core.st.lock(), deadline_after(d));
-        debug_assert!(keep.is_none());
+        debug_check!(
+            keep.is_none(),
+            "Timer::new",
+            "a fresh timer core holds no keep-alive"
+        );
         Timer {
             c: c.receiver(),
             core: TimerHandle(core),
@@ -531,9 +543,10 @@ impl Ticker {
         require_run("gosan::time::Ticker::new");
         sched::sched_point();
         let c = chan::<Instant>(1);
-        let core = Core::new(Kind::Chan(
-            c.downgrade().expect("a made channel is not nil"),
-        ));
+        let core =
+            Core::new(Kind::Chan(c.downgrade().unwrap_or_else(|| {
+                fatal!("Ticker::new", "a made channel is not nil")
+            })));
         {
             let mut st = core.st.lock();
             st.period = nanos_of(d);

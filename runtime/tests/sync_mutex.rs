@@ -327,7 +327,7 @@ fn contended_lock_outside_a_run_panics_clearly() {
     raw.unlock();
     let e = catch_unwind(AssertUnwindSafe(|| raw.unlock())).expect_err("unlocked");
     assert_eq!(
-        e.downcast_ref::<gosan_runtime::fatal::FatalError>()
+        e.downcast_ref::<gosan_runtime::__private::FatalError>()
             .map(|f| f.0.as_str()),
         Some("sync: unlock of unlocked mutex")
     );

@@ -1,3 +1,3 @@
 //! Goroutine stacks for corosensei coroutines (see [`stack`]).
 
-pub mod stack;
+pub(crate) mod stack;

@@ -29,9 +29,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 /// Usable bytes of every goroutine stack (virtual; pages are committed on first touch).
-pub const STACK_SIZE: usize = 256 * 1024;
+pub(crate) const STACK_SIZE: usize = 256 * 1024;
 /// Guard region under a guarded stack; red zone at the low end of a slab stack.
-pub const GUARD_SIZE: usize = 16 * 1024;
+pub(crate) const GUARD_SIZE: usize = 16 * 1024;
 /// Stacks kept per thread for reuse.
 const POOL_CAP: usize = 16 * 1024;
 /// Stacks carved from one slab mapping.
@@ -46,7 +46,7 @@ static GUARDED_LIVE: AtomicUsize = AtomicUsize::new(0);
 /// How many guarded stacks the process may hold: half of what `vm.max_map_count`
 /// leaves after a reserve of 16k mappings for everything else (heap arenas, libraries,
 /// other threads' stacks).
-pub fn guard_budget() -> usize {
+pub(crate) fn guard_budget() -> usize {
     static BUDGET: OnceLock<usize> = OnceLock::new();
     *BUDGET.get_or_init(|| {
         let max = std::fs::read_to_string("/proc/sys/vm/max_map_count")
@@ -67,7 +67,7 @@ enum Kind {
 
 /// One goroutine stack: `[lo, hi)` with the guard/red zone at `[lo, lo + GUARD_SIZE)`.
 #[derive(Debug)]
-pub struct GoStack {
+pub(crate) struct GoStack {
     lo: usize,
     hi: usize,
     kind: Kind,
@@ -78,26 +78,29 @@ pub struct GoStack {
 // (hence to corosensei's STACK_ALIGNMENT).
 unsafe impl corosensei::stack::Stack for GoStack {
     fn base(&self) -> NonZeroUsize {
-        NonZeroUsize::new(self.hi).expect("stack: null base")
+        NonZeroUsize::new(self.hi).unwrap_or_else(|| fatal!("GoStack::base", "stack: null base"))
     }
     fn limit(&self) -> NonZeroUsize {
-        NonZeroUsize::new(self.lo + GUARD_SIZE).expect("stack: null limit")
+        NonZeroUsize::new(self.lo + GUARD_SIZE)
+            .unwrap_or_else(|| fatal!("GoStack::limit", "stack: null limit"))
     }
 }
 
 impl GoStack {
     /// Lowest and highest address of the stack memory, guard region included.
-    pub fn bounds(&self) -> (usize, usize) {
+    pub(crate) fn bounds(&self) -> (usize, usize) {
         (self.lo, self.hi)
     }
 
-    pub fn is_guarded(&self) -> bool {
+    pub(crate) fn is_guarded(&self) -> bool {
         matches!(self.kind, Kind::Guarded { .. })
     }
 
     /// For slab stacks: has the red zone been written to or is `sp`
-    /// inside it? Guarded stacks never need this (the guard page faults).
-    #[inline]
+    /// inside it? Guarded stacks never need this (the guard page faults). The loop
+    /// checks the red zone through [`slab_overflowed`]; this is the stack's own view,
+    /// for its tests.
+    #[cfg(test)]
     pub fn overflowed(&self, sp: usize) -> bool {
         !self.is_guarded() && slab_overflowed(self.lo, sp)
     }
@@ -155,11 +158,16 @@ impl GoStack {
                 )
             };
             if base == libc::MAP_FAILED {
-                crate::fatal::internal("stack: out of memory for goroutine stacks (mmap failed)");
+                fatal!(
+                    "stack::alloc",
+                    "out of memory for goroutine stacks (mmap failed)"
+                );
             }
             free.extend((0..SLAB_STACKS).rev().map(|i| base as usize + i * one));
         }
-        let lo = free.pop().expect("stack: slab free list refilled above");
+        let lo = free
+            .pop()
+            .unwrap_or_else(|| fatal!("stack::alloc", "stack: slab free list refilled above"));
         GoStack {
             lo,
             hi: lo + STACK_SIZE + GUARD_SIZE,
@@ -188,7 +196,7 @@ impl GoStack {
 /// Whether the slab stack starting at `lo` overflowed: `sp` (if known, else 0) is in
 /// its red zone, or a word at the top of the red zone is no longer zero.
 #[inline]
-pub fn slab_overflowed(lo: usize, sp: usize) -> bool {
+pub(crate) fn slab_overflowed(lo: usize, sp: usize) -> bool {
     if sp != 0 && sp < lo + GUARD_SIZE {
         return true;
     }
@@ -224,7 +232,7 @@ impl Drop for Pool {
 /// A stack for a new goroutine: pooled if possible, else guarded within budget, else
 /// from a slab.
 #[inline]
-pub fn alloc() -> GoStack {
+pub(crate) fn alloc() -> GoStack {
     if let Some(s) = POOL.with(|p| p.borrow_mut().stacks.pop()) {
         return s;
     }
@@ -243,7 +251,7 @@ fn alloc_slow() -> GoStack {
 
 /// Returns a finished goroutine's stack for reuse.
 #[inline]
-pub fn free(s: GoStack) {
+pub(crate) fn free(s: GoStack) {
     let rest = POOL.with(|p| {
         let mut p = p.borrow_mut();
         if p.stacks.len() < POOL_CAP {

@@ -25,14 +25,14 @@ use crate::config::Strategy;
 
 /// SplitMix64 (Steele, Lea, Flood, OOPSLA 2014): tiny, seedable, good enough here.
 #[derive(Debug, Clone)]
-pub struct Rng(u64);
+pub(crate) struct Rng(u64);
 
 impl Rng {
-    pub fn new(seed: u64) -> Rng {
+    pub(crate) fn new(seed: u64) -> Rng {
         Rng(seed)
     }
     #[inline]
-    pub fn next_u64(&mut self) -> u64 {
+    pub(crate) fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -41,26 +41,26 @@ impl Rng {
     }
     /// Uniform in `0..n` (n > 0), by multiply-shift (Lemire).
     #[inline]
-    pub fn below(&mut self, n: usize) -> usize {
+    pub(crate) fn below(&mut self, n: usize) -> usize {
         (((self.next_u64() >> 32) * n as u64) >> 32) as usize
     }
 }
 
 /// Derives the seed of `check`'s iteration `i` from the base seed.
-pub fn derive_seed(base: u64, i: u64) -> u64 {
+pub(crate) fn derive_seed(base: u64, i: u64) -> u64 {
     let mut r = Rng::new(base ^ i.wrapping_mul(0xd1b5_4a32_d192_ed03));
     r.next_u64()
 }
 
 /// Run-length encoded decisions.
 #[derive(Debug, Default, Clone)]
-pub struct Record {
+pub(crate) struct Record {
     runs: Vec<(u64, u32)>,
 }
 
 impl Record {
     #[inline]
-    pub fn push(&mut self, v: u64) {
+    pub(crate) fn push(&mut self, v: u64) {
         if let Some((last, n)) = self.runs.last_mut() {
             if *last == v && *n < u32::MAX {
                 *n += 1;
@@ -70,7 +70,7 @@ impl Record {
         self.runs.push((v, 1));
     }
 
-    pub fn encode(&self) -> String {
+    pub(crate) fn encode(&self) -> String {
         // Hand-rolled digits: a long run has millions of decisions, mostly small
         // goroutine ids. No division loop for one digit, and no `memcpy` call (a
         // variable-length `extend_from_slice`) for the others.
@@ -133,10 +133,11 @@ impl Record {
                 digits(&mut out, n as u64);
             }
         }
-        String::from_utf8(out).expect("digits, '.' and '*' are ASCII")
+        String::from_utf8(out)
+            .unwrap_or_else(|_| fatal!("Record::encode", "digits, '.' and '*' are ASCII"))
     }
 
-    pub fn decode(text: &str) -> Result<Vec<u64>, String> {
+    pub(crate) fn decode(text: &str) -> Result<Vec<u64>, String> {
         let mut out = Vec::new();
         for tok in text.split('.').filter(|t| !t.is_empty()) {
             let (v, n) = match tok.split_once('*') {
@@ -161,7 +162,7 @@ impl Record {
 
 /// The state a strategy keeps across decisions.
 #[derive(Debug)]
-pub enum Chooser {
+pub(crate) enum Chooser {
     Random,
     RoundRobin,
     Pct {
@@ -178,7 +179,7 @@ pub enum Chooser {
 }
 
 impl Chooser {
-    pub fn new(strategy: &Strategy, rng: &mut Rng) -> Result<Chooser, String> {
+    pub(crate) fn new(strategy: &Strategy, rng: &mut Rng) -> Result<Chooser, String> {
         Ok(match strategy {
             Strategy::Random => Chooser::Random,
             Strategy::RoundRobin => Chooser::RoundRobin,
@@ -204,7 +205,7 @@ impl Chooser {
     }
 
     /// A fresh goroutine's PCT priority (ignored by the other strategies).
-    pub fn initial_priority(&self, rng: &mut Rng, depth_floor: i64) -> i64 {
+    pub(crate) fn initial_priority(&self, rng: &mut Rng, depth_floor: i64) -> i64 {
         match self {
             Chooser::Pct { .. } => depth_floor + 1 + (rng.next_u64() >> 2) as i64,
             _ => 0,

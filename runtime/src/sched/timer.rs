@@ -1,39 +1,52 @@
-//! The scheduler's timer heap, ordered by (virtual deadline, arming sequence).
+//! Virtual time: the scheduler's timer heap, ordered by (virtual deadline, arming
+//! sequence), and the operations on it (`sleep`, arming, firing).
 //!
 //! Deterministic mode never reads a real clock: `now` moves only when the scheduler
 //! fires a timer (every goroutine blocked, or every runnable one spinning), so a test
 //! with a 10-minute timeout ends at once and identically every run. Entries of a
 //! stopped or reset timer stay in the heap and are skipped when popped (their
 //! generation no longer matches), like Go's lazily deleted timers.
+//!
+//! # Protocol
+//! `Sched::now`, `timers` and `timer_seq` are written only here. Entries are added by
+//! the running goroutine (`sleep_nanos`, `arm_timer`) and fired by
+//! [`fire_next_timer`], from scheduler context (`end.rs` `idle`: nobody runnable) or
+//! from a spinning goroutine (`park.rs` `yield_now`) — never from a goroutine that is
+//! parking. A firing either readies a sleeper directly or calls [`Fire::fire`], which
+//! may ready goroutines, send on or close channels and spawn goroutines, but never
+//! parks. Each time `now` moves, `end.rs` checks the after-main time bound.
 
+use super::g::{GState, WaitReason};
+use super::park::{current, park};
+use super::{sched_or_panic, sched_ptr, Sched};
 use std::cmp::Ordering;
 use std::sync::Weak;
 
 /// Something a timer does when it fires. Runs in scheduler context: it may make
 /// goroutines runnable, close channels or spawn goroutines, but never park.
-pub trait Fire: Send + Sync {
+pub(crate) trait Fire: Send + Sync {
     /// Whether the entry armed with `gen` is still wanted.
     fn live(&self, gen: u64) -> bool;
     /// Fires the entry armed with `gen` (only called when `live(gen)`).
     fn fire(&self, gen: u64);
 }
 
-pub enum Action {
+pub(super) enum Action {
     /// Wake a sleeping goroutine (slot, goroutine id).
     Wake(u32, u64),
     /// A user-visible timer (Timer, Ticker, after, after_func, context deadline).
     Fire(Weak<dyn Fire>, u64),
 }
 
-pub struct Entry {
-    pub when: u64,
-    pub seq: u64,
-    pub action: Action,
+pub(super) struct Entry {
+    pub(super) when: u64,
+    pub(super) seq: u64,
+    pub(super) action: Action,
 }
 
 impl Entry {
     /// Whether firing this entry still does anything.
-    pub fn live(&self) -> bool {
+    pub(super) fn live(&self) -> bool {
         match &self.action {
             Action::Wake(..) => true,
             Action::Fire(w, gen) => w.upgrade().is_some_and(|t| t.live(*gen)),
@@ -57,4 +70,99 @@ impl Ord for Entry {
     fn cmp(&self, o: &Self) -> Ordering {
         (o.when, o.seq).cmp(&(self.when, self.seq))
     }
+}
+
+impl Sched {
+    fn add_timer(&mut self, when: u64, action: Action) {
+        self.timer_seq += 1;
+        self.timers.push(Entry {
+            when,
+            seq: self.timer_seq,
+            action,
+        });
+    }
+
+    /// Drops dead timer entries from the top of the heap; whether one is pending.
+    fn timer_pending(&mut self) -> bool {
+        while let Some(top) = self.timers.peek() {
+            if top.live() {
+                return true;
+            }
+            self.timers.pop();
+        }
+        false
+    }
+}
+
+/// Fires the earliest timer, moving virtual time to it. Called only in scheduler
+/// context or from a goroutine that is not parking (the action never parks).
+///
+/// # Safety
+/// `s` is this thread's live scheduler and no `&mut Sched` is held by the caller.
+pub(super) unsafe fn fire_next_timer(s: *mut Sched) -> bool {
+    // SAFETY: per the contract, short exclusive access on the run's thread.
+    let entry = unsafe {
+        let sr = &mut *s;
+        if !sr.timer_pending() {
+            return false;
+        }
+        let e = sr
+            .timers
+            .pop()
+            .unwrap_or_else(|| fatal!("fire_next_timer", "timer_pending checked"));
+        if e.when > sr.now {
+            sr.now = e.when;
+        }
+        sr.time_advanced();
+        e
+    };
+    match entry.action {
+        Action::Wake(slot, id) => {
+            // SAFETY: as above.
+            let sr = unsafe { &mut *s };
+            let g = &mut sr.gs[slot as usize];
+            if g.id == id && g.state == GState::Waiting {
+                g.state = GState::Runnable;
+                sr.runq.push_back(slot);
+            }
+        }
+        Action::Fire(w, gen) => {
+            if let Some(t) = w.upgrade() {
+                if t.live(gen) {
+                    t.fire(gen); // takes its own short borrows of Sched
+                }
+            }
+        }
+    }
+    true
+}
+
+/// Virtual nanoseconds since the run started.
+pub(crate) fn now_nanos() -> u64 {
+    let s = sched_ptr();
+    if s.is_null() {
+        return 0;
+    }
+    // SAFETY: this thread's run; read-only.
+    unsafe { (*s).now }
+}
+
+/// Parks the running goroutine for `nanos` of virtual time (`sleep`).
+pub(crate) fn sleep_nanos(nanos: u64) {
+    let s = sched_or_panic("gosan::time::sleep");
+    let g = current();
+    // SAFETY: this thread's run; short exclusive access.
+    unsafe {
+        let sr = &mut *s;
+        let when = sr.now.saturating_add(nanos);
+        sr.add_timer(when, Action::Wake(g.slot, g.id));
+    }
+    park(WaitReason::Sleep);
+}
+
+/// Arms a user-visible timer entry firing at virtual time `when`.
+pub(crate) fn arm_timer(when: u64, target: Weak<dyn Fire>, gen: u64) {
+    let s = sched_or_panic("a timer");
+    // SAFETY: this thread's run; short exclusive access.
+    unsafe { (*s).add_timer(when, Action::Fire(target, gen)) };
 }

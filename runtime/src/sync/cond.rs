@@ -22,7 +22,7 @@
 //! is a scheduling point, during which a notification can arrive while the waiter
 //! is not parked yet (`ready` of a running goroutine does nothing).
 
-use super::{ready_all, Locker, OnUnwind, WaitQ, Waiter};
+use super::{ready_all, Dequeue, Locker, WaitQ, Waiter};
 use crate::lock::SpinLock;
 use crate::race::{self, RaceClock};
 use crate::sched::{self, WaitReason};
@@ -66,21 +66,25 @@ impl Cond {
     #[track_caller]
     pub fn wait(&self) {
         sched::sched_point();
-        let w = Waiter::new(sched::current());
+        let w = Waiter::new(sched::current(), None);
         self.waiters.lock().q.push(&w);
-        let guard = OnUnwind::new(|| {
+        let guard = Dequeue::new(|| {
             self.waiters.lock().q.remove(&w);
         });
         self.l.unlock();
         let notified = {
             let _q = self.waiters.lock();
-            w.granted.get()
+            w.completed.get()
         };
         if !notified {
             sched::park(WaitReason::CondWait);
         }
         guard.disarm();
-        debug_assert!(w.granted.get(), "Cond::wait returns only when notified");
+        debug_check!(
+            w.completed.get(),
+            "Cond::wait",
+            "Cond::wait returns only when notified"
+        );
         race::acquire(&mut self.waiters.lock().clock);
         self.l.lock();
     }

@@ -23,7 +23,7 @@
 //! scheduler reports as a deadlock, as Go does. `unlock` of an unlocked mutex is Go's
 //! unrecoverable `fatal error: sync: unlock of unlocked mutex` ([`throw`]).
 
-use super::{release_point, Locker, OnUnwind, WaitQ, Waiter};
+use super::{release_point, Dequeue, Locker, WaitQ, Waiter};
 use crate::fatal::throw;
 use crate::lock::{SpinGuard, SpinLock};
 use crate::race::{self, RaceClock};
@@ -76,10 +76,10 @@ impl RawMutex {
     #[inline(never)]
     #[track_caller]
     fn lock_slow(&self, mut st: SpinGuard<'_, Synced>) {
-        let w = Waiter::new(sched::current());
+        let w = Waiter::new(sched::current(), None);
         st.waiters.push(&w);
         drop(st);
-        let guard = OnUnwind::new(|| {
+        let guard = Dequeue::new(|| {
             let mut st = self.state.lock();
             if !st.waiters.remove(&w) {
                 // Granted but unwound before running: give the mutex back.
@@ -89,7 +89,11 @@ impl RawMutex {
         sched::park(WaitReason::MutexLock);
         guard.disarm();
         // The unlocker made us acquire its release (`hand_off`).
-        debug_assert!(w.granted.get(), "woken lock waiter owns the mutex");
+        debug_check!(
+            w.completed.get(),
+            "RawMutex::lock",
+            "woken lock waiter owns the mutex"
+        );
     }
 
     /// Locks the mutex if it is free. A failure is a yield (DESIGN.md "Schedules"), so

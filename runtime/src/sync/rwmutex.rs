@@ -40,7 +40,7 @@
 //! non-empty ⇒ `writer`; `pending` non-empty ⇒ `writer && readers > 0`; write-locked
 //! ⇔ `writer && pending` empty (then `readers == 0`).
 
-use super::{ready_all, release_point, Locker, OnUnwind, WaitQ, Waiter};
+use super::{ready_all, release_point, Dequeue, Locker, WaitQ, Waiter};
 use crate::fatal::throw;
 use crate::lock::{SpinGuard, SpinLock};
 use crate::race::{self, RaceClock};
@@ -121,10 +121,10 @@ impl RawRwMutex {
     #[inline(never)]
     #[track_caller]
     fn lock_w_slow<'a>(&'a self, mut st: SpinGuard<'a, Synced>) -> SpinGuard<'a, Synced> {
-        let w = Waiter::new(sched::current());
+        let w = Waiter::new(sched::current(), None);
         st.writers.push(&w);
         drop(st);
-        let guard = OnUnwind::new(|| {
+        let guard = Dequeue::new(|| {
             let mut st = self.state.lock();
             if !st.writers.remove(&w) {
                 // Granted `w` but unwound before running: pass it on.
@@ -135,7 +135,7 @@ impl RawRwMutex {
         });
         sched::park(WaitReason::MutexLock);
         guard.disarm();
-        debug_assert!(w.granted.get(), "woken writer owns w");
+        debug_check!(w.completed.get(), "RawRwMutex::lock", "woken writer owns w");
         self.state.lock()
     }
 
@@ -144,10 +144,10 @@ impl RawRwMutex {
     #[inline(never)]
     #[track_caller]
     fn lock_wait_readers(&self, mut st: SpinGuard<'_, Synced>) {
-        let w = Waiter::new(sched::current());
+        let w = Waiter::new(sched::current(), None);
         st.pending.push(&w);
         drop(st);
-        let guard = OnUnwind::new(|| {
+        let guard = Dequeue::new(|| {
             // Announced (still pending) or granted the write lock: either way, undo
             // as `unlock` does, so blocked readers and writers are not stranded.
             let mut st = self.state.lock();
@@ -158,7 +158,11 @@ impl RawRwMutex {
         });
         sched::park(WaitReason::RwMutexLock);
         guard.disarm();
-        debug_assert!(w.granted.get(), "woken writer owns the write lock");
+        debug_check!(
+            w.completed.get(),
+            "RawRwMutex::lock",
+            "woken writer owns the write lock"
+        );
     }
 
     /// Locks for writing if neither a writer nor a reader holds or waits for it; a
@@ -250,10 +254,10 @@ impl RawRwMutex {
     #[inline(never)]
     #[track_caller]
     fn rlock_slow(&self, mut st: SpinGuard<'_, Synced>) {
-        let w = Waiter::new(sched::current());
+        let w = Waiter::new(sched::current(), None);
         st.readers_q.push(&w);
         drop(st);
-        let guard = OnUnwind::new(|| {
+        let guard = Dequeue::new(|| {
             let mut st = self.state.lock();
             if !st.readers_q.remove(&w) {
                 // Admitted (counted in `readers`) but unwound before running.
@@ -264,7 +268,11 @@ impl RawRwMutex {
         });
         sched::park(WaitReason::RwMutexRLock);
         guard.disarm();
-        debug_assert!(w.granted.get(), "woken reader holds a read lock");
+        debug_check!(
+            w.completed.get(),
+            "RawRwMutex::rlock",
+            "woken reader holds a read lock"
+        );
     }
 
     /// Locks for reading unless a writer is announced; a failure is a yield.

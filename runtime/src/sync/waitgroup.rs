@@ -30,7 +30,7 @@
 //! A `WaitGroup` is a cheap `Clone` handle (an `Arc` inside), so it moves into
 //! goroutines as Go code passes `&wg`.
 
-use super::{ready_all, OnUnwind, WaitQ, Waiter};
+use super::{ready_all, Dequeue, WaitQ, Waiter};
 use crate::lock::SpinLock;
 use crate::race::{self, RaceClock};
 use crate::sched::{self, WaitReason};
@@ -151,15 +151,19 @@ impl WaitGroup {
             // (only the first, or concurrent waits would race with each other).
             race::access(self.inner.sema_addr(), 8, true, false);
         }
-        let w = Waiter::new(sched::current());
+        let w = Waiter::new(sched::current(), None);
         st.waiters.push(&w);
         drop(st);
-        let guard = OnUnwind::new(|| {
+        let guard = Dequeue::new(|| {
             self.inner.st.lock().waiters.remove(&w);
         });
         sched::park(WaitReason::WaitGroupWait);
         guard.disarm();
-        debug_assert!(w.granted.get(), "woken by the add that reached zero");
+        debug_check!(
+            w.completed.get(),
+            "WaitGroup::wait",
+            "woken by the add that reached zero"
+        );
         let mut st = self.inner.st.lock();
         if st.counter != 0 {
             drop(st);

@@ -1,0 +1,206 @@
+//! Decisions: who runs next at a scheduling point, and which ready arm a `select!`
+//! takes — the two places where a run could go more than one way. The strategies
+//! themselves (Random, PCT, RoundRobin, Replay) and the decision [`Record`] live in
+//! `strategy.rs`; this file applies them to the run queue.
+//!
+//! # Protocol
+//! - `decide` runs on the run's thread with `&mut Sched` (from a scheduling point,
+//!   a park, the loop after a goroutine finished, or `idle`). It removes the pick
+//!   from `runq`; when the pick is not `cur`, `cur` is queued, keeping the invariant
+//!   "runnable and not about to run ⇒ queued".
+//! - Every decision with at least two candidates is appended to `Sched::record`
+//!   (goroutine id; select arm index for [`choose`]), so `Strategy::Replay` can feed
+//!   it back. A replay that no longer fits records `replay_error` and ends the run.
+//! - Only PCT changes priorities (`G::prio`): at its change points here, on yields
+//!   in `park.rs`.
+//!
+//! [`Record`]: super::strategy::Record
+
+use super::strategy::Chooser;
+use super::{sched_ptr, Sched};
+
+impl Sched {
+    /// Picks who runs next among the run queue and `cur` (the current goroutine, when
+    /// it is still runnable). Removes the pick from the queue and, when the pick is
+    /// not `cur`, queues `cur`. Records the decision when there was a choice.
+    ///
+    /// Fast path (Random, the default): one draw, and the pick's queue entry is
+    /// overwritten with `cur` in place. The order of `runq` means nothing to Random,
+    /// PCT or Replay (they choose by draw, priority or id), only to RoundRobin, which
+    /// keeps strict FIFO handover (pop the front, queue `cur` at the back).
+    #[inline(always)]
+    pub(super) fn decide(&mut self, cur: Option<u32>) -> Option<u32> {
+        let len = self.runq.len();
+        if len == 0 {
+            return cur;
+        }
+        match cur {
+            None if len == 1 => self.runq.pop_front(),
+            Some(c) if matches!(self.chooser, Chooser::Random) => {
+                self.decisions += 1;
+                let idx = self.rng.below(len + 1);
+                let pick = match self.runq.get_mut(idx) {
+                    Some(q) => std::mem::replace(q, c),
+                    None => c,
+                };
+                self.record.push(self.gs[pick as usize].id);
+                Some(pick)
+            }
+            None if matches!(self.chooser, Chooser::Random) => {
+                self.decisions += 1;
+                let idx = self.rng.below(len);
+                let pick = self
+                    .runq
+                    .swap_remove_back(idx)
+                    .unwrap_or_else(|| fatal!("Sched::decide", "index in range"));
+                self.record.push(self.gs[pick as usize].id);
+                Some(pick)
+            }
+            _ => Some(self.decide_slow(cur)),
+        }
+    }
+
+    /// `decide` with at least two candidates, for the strategies other than Random.
+    #[inline(never)]
+    fn decide_slow(&mut self, cur: Option<u32>) -> u32 {
+        let len = self.runq.len();
+        self.decisions += 1;
+        let idx = match self.chooser {
+            Chooser::Random => self.rng.below(len + cur.is_some() as usize),
+            _ => self.choose_index(cur),
+        };
+        let pick = if idx == len {
+            cur.unwrap_or_else(|| fatal!("Sched::decide", "index runq.len() means cur"))
+        } else if matches!(self.chooser, Chooser::RoundRobin) {
+            let s = self
+                .runq
+                .pop_front()
+                .unwrap_or_else(|| fatal!("Sched::decide", "runq is not empty"));
+            if let Some(c) = cur {
+                self.runq.push_back(c);
+            }
+            s
+        } else {
+            match cur {
+                Some(c) => std::mem::replace(&mut self.runq[idx], c),
+                None => self
+                    .runq
+                    .swap_remove_back(idx)
+                    .unwrap_or_else(|| fatal!("Sched::decide", "index in range")),
+            }
+        };
+        self.record.push(self.gs[pick as usize].id);
+        pick
+    }
+
+    /// The index `decide` picks for the strategies other than Random: into `runq`,
+    /// or `runq.len()` for `cur`. At least two candidates.
+    fn choose_index(&mut self, cur: Option<u32>) -> usize {
+        match &mut self.chooser {
+            Chooser::Random => self.rng.below(self.runq.len() + cur.is_some() as usize),
+            Chooser::RoundRobin => 0,
+            Chooser::Pct {
+                change_points,
+                next_low,
+                ..
+            } => {
+                if let (Some(c), Some(&p)) = (cur, change_points.first()) {
+                    if p <= self.decisions {
+                        change_points.remove(0);
+                        self.gs[c as usize].prio = *next_low;
+                        *next_low -= 1;
+                    }
+                }
+                let mut best = self.runq.len();
+                let mut best_prio = cur.map_or(i64::MIN, |c| self.gs[c as usize].prio);
+                for (i, &s) in self.runq.iter().enumerate() {
+                    let p = self.gs[s as usize].prio;
+                    if p > best_prio || (cur.is_none() && best == self.runq.len()) {
+                        best = i;
+                        best_prio = p;
+                    }
+                }
+                best
+            }
+            Chooser::Replay { values, pos } => {
+                let want = values.get(*pos).copied();
+                *pos += 1;
+                let found = want.and_then(|id| {
+                    if cur.is_some_and(|c| self.gs[c as usize].id == id) {
+                        Some(self.runq.len())
+                    } else {
+                        self.runq.iter().position(|&s| self.gs[s as usize].id == id)
+                    }
+                });
+                match found {
+                    Some(i) => i,
+                    None => {
+                        self.replay_diverged(want, cur);
+                        if cur.is_some() {
+                            self.runq.len()
+                        } else {
+                            0
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[cold]
+    fn replay_diverged(&mut self, want: Option<u64>, cur: Option<u32>) {
+        if self.replay_error.is_none() {
+            let mut runnable: Vec<u64> =
+                self.runq.iter().map(|&s| self.gs[s as usize].id).collect();
+            if let Some(c) = cur {
+                runnable.push(self.gs[c as usize].id);
+            }
+            runnable.sort_unstable();
+            self.replay_error = Some(match want {
+                Some(id) => format!(
+                    "strategy=replay: the schedule diverged at decision {}: goroutine {id} is not runnable (runnable: {runnable:?}); the program or its inputs changed since the schedule was recorded",
+                    self.decisions
+                ),
+                None => format!(
+                    "strategy=replay: the schedule ended after {} decisions but the run goes on; the program or its inputs changed since the schedule was recorded",
+                    self.decisions - 1
+                ),
+            });
+        }
+        self.end();
+    }
+}
+
+/// A recorded uniform choice in `0..n` (select's arm choice). `n >= 1`.
+pub(crate) fn choose(n: usize) -> usize {
+    if n <= 1 {
+        return 0;
+    }
+    let s = sched_ptr();
+    if s.is_null() {
+        return 0;
+    }
+    // SAFETY: this thread's run; short exclusive access.
+    let sr = unsafe { &mut *s };
+    let i = match &mut sr.chooser {
+        Chooser::Replay { values, pos } => {
+            let v = values.get(*pos).copied();
+            *pos += 1;
+            match v {
+                Some(v) if (v as usize) < n => v as usize,
+                _ => {
+                    if sr.replay_error.is_none() {
+                        sr.replay_error = Some(format!(
+                            "strategy=replay: the schedule diverged at a select with {n} ready arms (recorded: {v:?}); the program or its inputs changed since the schedule was recorded"
+                        ));
+                    }
+                    sr.end();
+                    0
+                }
+            }
+        }
+        _ => sr.rng.below(n),
+    };
+    sr.record.push(i as u64);
+    i
+}

@@ -1,0 +1,306 @@
+//! Parking and readying goroutines, and scheduling points (Go's `gopark`/`goready`,
+//! `Gosched` in `proc.go`): the goroutine side of the scheduler, used by every
+//! primitive.
+//!
+//! # Protocol
+//! - A goroutine leaves the CPU only through [`switch_out`]: at a scheduling point
+//!   whose decision picked another goroutine ([`sched_point`], [`yield_now`]) it stays
+//!   `Runnable` (queued by `decide`); in [`park`] it becomes `Waiting` with its
+//!   [`WaitReason`] and frame pointer (for the dump) and hands the CPU to its pick, or
+//!   to the loop (`Switch::Idle`) when nobody is runnable or the run must stop.
+//! - A parked goroutine becomes `Runnable` again only through [`ready`] (a waker that
+//!   dequeued its waiter, see `waitq.rs`) or its sleep timer (`timer.rs`). `ready` of
+//!   a goroutine that is not `Waiting` (already readied, or a reused slot: `GRef`
+//!   carries the goroutine id) does nothing; `ready` from another run's thread or
+//!   outside a run is a clear panic.
+//! - On resume with `Cmd::Teardown` `switch_out` unwinds the goroutine (payload
+//!   `end::Teardown`); a goroutine that blocks during teardown is unwound again, or,
+//!   when it already unwinds, left suspended (`park_during_teardown`).
+//! - [`NoSwitch`] (a depth counter) suspends scheduling points and makes parking a
+//!   clear panic: `Shared::with` closures hold references into shared memory.
+//! - Every function here derefs the scheduler pointer for a short scope; no borrow of
+//!   `Sched` is alive across `switch_out`.
+
+use super::end::Teardown;
+use super::g::{GState, WaitReason, G};
+use super::run_loop::{Cmd, Switch};
+use super::strategy::Chooser;
+use super::timer::fire_next_timer;
+use super::{current_g_ptr, outside_run, sched_or_panic, sched_ptr, Sched};
+use crate::capture;
+
+/// Suspends the running goroutine `g` back to the loop.
+///
+/// # Safety
+/// Must run on a goroutine of this thread's run, `g` being its record
+/// ([`current_g_ptr`]), with no `&mut Sched` alive.
+#[inline]
+unsafe fn switch_out(g: *const G, sw: Switch) {
+    // SAFETY: per the contract, `g` is the running goroutine and its yielder is valid
+    // for the coroutine's life.
+    let cmd = unsafe { (*(*g).yielder).suspend(sw) };
+    if cmd == Cmd::Teardown {
+        teardown_unwind();
+    }
+}
+
+#[cold]
+fn teardown_unwind() -> ! {
+    std::panic::resume_unwind(Box::new(Teardown))
+}
+
+/// A scheduling point: the strategy may hand the CPU to another runnable goroutine.
+/// Called at the start of every channel, select, sync, atomic and time operation.
+#[inline]
+pub fn sched_point() {
+    let s = sched_ptr();
+    if s.is_null() {
+        return;
+    }
+    // SAFETY: this thread's run; the borrow ends before any switch.
+    unsafe {
+        let sr = &mut *s;
+        if sr.cur_g.is_null() || sr.tearing_down || sr.no_switch > 0 {
+            // scheduler context, a destructor running during teardown, or inside a
+            // pinned closure: no switch
+            return;
+        }
+        if sr.runq.is_empty() && !sr.must_stop() {
+            sr.steps += 1;
+            return; // nobody else can run: nothing to decide
+        }
+        sched_point_in(s)
+    }
+}
+
+/// # Safety
+/// `s` is this thread's run and we are on one of its goroutines.
+#[inline(never)]
+unsafe fn sched_point_in(s: *mut Sched) {
+    // SAFETY: per the contract; the borrow ends before any switch.
+    let (g, sw) = unsafe {
+        let sr = &mut *s;
+        sr.steps += 1;
+        let g = sr.cur_g;
+        if sr.must_stop() {
+            (g, Switch::Idle)
+        } else {
+            let cur = sr.current;
+            match sr.decide(Some(cur)) {
+                Some(pick) if pick != cur => {
+                    // `g` is `cur`'s record (the loop set both before resuming it).
+                    (*g).state = GState::Runnable;
+                    (g, Switch::To(pick))
+                }
+                _ => return,
+            }
+        }
+    };
+    // SAFETY: no borrow of Sched is alive here; `g` is the running goroutine.
+    unsafe { switch_out(g, sw) }
+}
+
+/// `gosched`, a `select!` whose default ran, a failed `try_*`: a scheduling point
+/// that demotes the caller (PCT) and, when only spinners run, lets time advance.
+pub(crate) fn yield_now() {
+    let s = sched_ptr();
+    if s.is_null() || current_g_ptr().is_null() {
+        return;
+    }
+    // SAFETY: this thread's run; a plain read.
+    if unsafe { (*s).tearing_down || (*s).no_switch > 0 } {
+        return;
+    }
+    // SAFETY: this thread's run, on one of its goroutines; short borrows only.
+    unsafe {
+        let fire = {
+            let sr = &mut *s;
+            sr.spin_streak += 1;
+            if let Chooser::Pct { next_yield, .. } = &mut sr.chooser {
+                sr.gs[sr.current as usize].prio = *next_yield;
+                *next_yield -= 1;
+            }
+            sr.spin_streak as usize > 64 * (sr.runq.len() + 1)
+        };
+        if fire && fire_next_timer(s) {
+            (*s).spin_streak = 0;
+        }
+        sched_point_in(s);
+    }
+}
+
+/// Parks the running goroutine until [`ready`] (or its sleep timer) wakes it.
+#[inline(never)]
+#[track_caller]
+pub(crate) fn park(reason: WaitReason) {
+    park_inner(reason, false)
+}
+
+/// Parks the running goroutine where nothing can wake it (a nil channel, `select {}`):
+/// after main returns such a goroutine is a leak even when the run is cut short.
+#[inline(never)]
+#[track_caller]
+pub(crate) fn park_forever(reason: WaitReason) {
+    park_inner(reason, true)
+}
+
+#[inline(always)]
+#[track_caller]
+fn park_inner(reason: WaitReason, forever: bool) {
+    let s = sched_or_panic("a blocking operation");
+    // SAFETY: this thread's live scheduler; a plain read.
+    let g = unsafe { (*s).cur_g };
+    if g.is_null() {
+        outside_run("a blocking operation");
+    }
+    // SAFETY: as below.
+    if unsafe { (*s).tearing_down } {
+        park_during_teardown(g);
+    }
+    // SAFETY: this thread's run; a plain read.
+    if unsafe { (*s).no_switch } > 0 {
+        blocked_while_pinned();
+    }
+    // SAFETY: this thread's run, on one of its goroutines (`g`); the borrow ends
+    // before the switch.
+    let next = unsafe {
+        let sr = &mut *s;
+        sr.steps += 1;
+        sr.spin_streak = 0;
+        let gr = &mut *g;
+        gr.state = GState::Waiting;
+        gr.reason = reason;
+        gr.forever = forever;
+        gr.park_fp = capture::frame_pointer();
+        if sr.must_stop() {
+            None
+        } else {
+            sr.decide(None)
+        }
+    };
+    // SAFETY: no borrow of Sched is alive; `g` is the running goroutine.
+    unsafe {
+        switch_out(
+            g,
+            match next {
+                Some(n) => Switch::To(n),
+                None => Switch::Idle,
+            },
+        )
+    }
+}
+
+/// A goroutine blocks while the run is being torn down: unwind it, or — when it is
+/// already unwinding (a destructor blocked) — leave it suspended for good, since a
+/// second unwind would abort the process. Teardown then gives up on its stack.
+#[cold]
+fn park_during_teardown(g: *mut G) -> ! {
+    if !std::thread::panicking() {
+        std::panic::resume_unwind(Box::new(Teardown));
+    }
+    loop {
+        // SAFETY: `g` is the running goroutine; its yielder is valid while it lives.
+        unsafe { (*(*g).yielder).suspend(Switch::Idle) };
+    }
+}
+
+#[cold]
+#[track_caller]
+fn blocked_while_pinned() -> ! {
+    panic!(
+        "gosan: a closure given to Shared::with/with_mut, SharedVec::with or RaceCell::with/with_mut blocked; those closures must not block (they hold a reference into the shared value)"
+    )
+}
+
+/// While alive, the running goroutine cannot be switched out and must not block
+/// (closures that hold a reference into a `Shared` value).
+pub struct NoSwitch {
+    s: *mut Sched,
+}
+
+impl NoSwitch {
+    pub fn enter() -> NoSwitch {
+        let s = sched_ptr();
+        if !s.is_null() {
+            // SAFETY: this thread's run; short exclusive access.
+            unsafe { (*s).no_switch += 1 };
+        }
+        NoSwitch { s }
+    }
+}
+
+impl Drop for NoSwitch {
+    fn drop(&mut self) {
+        if !self.s.is_null() && self.s == sched_ptr() {
+            // SAFETY: the same live run that `enter` incremented. Saturating: a guard
+            // leaked out of an earlier run whose scheduler had the same address must
+            // not wrap the counter.
+            unsafe { (*self.s).no_switch = (*self.s).no_switch.saturating_sub(1) };
+        }
+    }
+}
+
+/// A parked goroutine, as wait queues store it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct GRef {
+    pub(crate) slot: u32,
+    pub(crate) id: u64,
+    /// The run the goroutine belongs to (its scheduler's address while it lives).
+    pub(crate) run: usize,
+}
+
+/// The running goroutine.
+#[inline]
+#[track_caller]
+pub(crate) fn current() -> GRef {
+    let s = sched_ptr();
+    let g = if s.is_null() {
+        std::ptr::null()
+    } else {
+        // SAFETY: this thread's live scheduler (non-null); a plain read.
+        unsafe { (*s).cur_g }
+    };
+    if g.is_null() {
+        outside_run("a blocking operation");
+    }
+    // SAFETY: this thread's run; read-only access to plain fields.
+    unsafe {
+        GRef {
+            slot: (*s).current,
+            id: (*g).id,
+            run: s as usize,
+        }
+    }
+}
+
+/// Makes a parked goroutine runnable. Callable from goroutines and timers.
+#[inline]
+pub(crate) fn ready(g: GRef) {
+    let s = sched_ptr();
+    if s as usize != g.run {
+        woken_from_another_run();
+    }
+    // SAFETY: this thread's run; short exclusive access.
+    unsafe {
+        let sr = &mut *s;
+        if sr.tearing_down {
+            return;
+        }
+        let gr = &mut sr.gs[g.slot as usize];
+        if gr.id == g.id && gr.state == GState::Waiting {
+            gr.state = GState::Runnable;
+            sr.runq.push_back(g.slot);
+            sr.spin_streak = 0; // progress: somebody woke up
+        }
+    }
+}
+
+/// A channel or primitive shared with another thread's run (or used from a plain
+/// thread) would wake a goroutine this thread's scheduler does not own.
+#[cold]
+#[track_caller]
+fn woken_from_another_run() -> ! {
+    panic!(
+        "gosan: this operation would wake a goroutine of another gosan run (or was called outside any run); channels and sync primitives must not be shared between runs or with threads outside a run"
+    )
+}

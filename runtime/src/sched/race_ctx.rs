@@ -1,0 +1,115 @@
+//! The race-context accessor: the one way the detector's hooks (`race.rs`) reach
+//! the run's [`RaceRun`] and the goroutines an event belongs to (Go's `racectx`).
+//!
+//! # Protocol
+//! - [`with_race`] fetches the run's detector once and hands `f` a [`RaceCtx`]: the
+//!   detector, the running goroutine (`None` in scheduler context: a timer firing, a
+//!   destructor run by the loop) and a lookup of parked goroutines' happens-before
+//!   slots by [`GRef`]. It returns `None` — and does not call `f` — outside a run,
+//!   during teardown, when the run does not detect races (or the detector stopped),
+//!   and when the `race` feature is off (then it compiles to nothing).
+//! - `f` must not switch goroutines or re-enter `with_race` (hooks never do).
+//! - After `f`, the run-level consequences of the event are applied here and only
+//!   here: under `halt_on_error` the first race ends the run (`Sched::end`), and a
+//!   detector whose clocks outgrew `race::CLOCK_ENTRY_BUDGET` is stopped, keeping the
+//!   races it found (`Sched::race_stopped`).
+//! - [`detecting`] answers "would `with_race` run an event now?" without one (so
+//!   without consequences to apply): the channel fast paths ask it once per
+//!   operation to skip their slot-clock bookkeeping.
+//! - Fields read: `race`, `cur_g`, `gs` (id and tid of a slot), `tearing_down`;
+//!   written: `race`/`race_stopped` (budget), `stop_at` (halt, via `end`).
+
+use super::park::GRef;
+use super::{sched_ptr, Sched, G};
+use crate::race::RaceRun;
+use gosan_detector::hb::Tid;
+
+/// What a detector event sees (see the module docs).
+pub(crate) struct RaceCtx<'a> {
+    /// The run's detector.
+    pub(crate) run: &'a mut RaceRun,
+    /// The running goroutine; `None` in scheduler context.
+    pub(crate) cur: Option<&'a G>,
+    gs: &'a [Box<G>],
+}
+
+impl RaceCtx<'_> {
+    /// The happens-before slot of goroutine `g` of this run, if it is still the
+    /// goroutine in its slot.
+    #[inline]
+    pub(crate) fn tid_of(&self, g: GRef) -> Option<Tid> {
+        let gr = self.gs.get(g.slot as usize)?;
+        (gr.id == g.id).then_some(gr.tid)
+    }
+}
+
+/// Runs `f` with the run's race context; see the module docs for when it does not.
+#[inline]
+pub(crate) fn with_race<R>(f: impl FnOnce(&mut RaceCtx<'_>) -> Option<R>) -> Option<R> {
+    if !crate::race::ENABLED {
+        return None;
+    }
+    let s = sched_ptr();
+    if s.is_null() {
+        return None;
+    }
+    // SAFETY: this thread's live run, accessed for a short scope with no switch inside
+    // (`f` never switches, per the protocol). The detector is a separate box and the
+    // goroutine records are only read, so the borrows below are disjoint.
+    let sr = unsafe { &mut *s };
+    if sr.tearing_down {
+        return None;
+    }
+    let cur = if sr.cur_g.is_null() {
+        None
+    } else {
+        // SAFETY: `cur_g` is the running goroutine's boxed record (set by the loop),
+        // alive for the whole run.
+        Some(unsafe { &*sr.cur_g })
+    };
+    let run = sr.race.as_deref_mut()?;
+    let out = f(&mut RaceCtx {
+        run,
+        cur,
+        gs: &sr.gs,
+    });
+    sr.race_event_done();
+    out
+}
+
+/// Whether [`with_race`] would run an event now (a query, not an event: no
+/// consequences to apply). The channel fast paths ask it once per operation.
+#[inline]
+pub(crate) fn detecting() -> bool {
+    if !crate::race::ENABLED {
+        return false;
+    }
+    let s = sched_ptr();
+    // SAFETY: this thread's live run when non-null; plain reads.
+    !s.is_null() && unsafe { !(*s).tearing_down && (*s).race.is_some() }
+}
+
+impl Sched {
+    /// The run-level consequences of a detector event: halt on the first race, stop
+    /// the detector past its memory budget.
+    #[inline]
+    fn race_event_done(&mut self) {
+        if let Some(r) = self.race.as_deref() {
+            if r.halt_on_error && !r.races.is_empty() {
+                self.end();
+            }
+        }
+        self.check_race_budget();
+    }
+
+    /// Stops the detector (keeping what it found) once its clocks outgrow their
+    /// budget; see `race::CLOCK_ENTRY_BUDGET`.
+    #[inline]
+    pub(super) fn check_race_budget(&mut self) {
+        if let Some(why) = self.race.as_deref().and_then(|r| r.over_budget()) {
+            if let Some(r) = self.race.take() {
+                self.race_stopped = Some((r.races, why));
+            }
+        }
+    }
+}
