@@ -80,11 +80,15 @@ impl std::str::FromStr for Strategy {
     }
 }
 
-/// Report output format (`format=`).
+/// Report output format (`format=`) of `#[gosan::main]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
+    /// Go's text (the default).
     Text,
+    /// The [`Report`](gosan_detector::report::Report) as JSON.
     Json,
+    /// SARIF: not supported yet; `format=sarif` / `Config::format(Format::Sarif)` is
+    /// an [`OptionError`] naming `format`.
     Sarif,
 }
 
@@ -173,9 +177,9 @@ impl Config {
         halt_on_error: bool,
         /// How much of the *previous* access of a race the report shows (0..=7,
         /// default 1; TSan's spelling). 0: its innermost user frame only (the access
-        /// site; cheapest, one return address captured per access); any value 1..=7:
-        /// its whole stack (up to 48 frames captured per access). Values 1 to 7 behave
-        /// the same today. The current access always has its whole stack.
+        /// site; cheaper: a few frames walked per access); any value 1..=7: its whole
+        /// stack (up to 48 frames walked per access). Values 1 to 7 behave the same
+        /// today. The current access always has its whole stack.
         history_size: u32,
         /// Report lock-order inversions (default true). Accepted but **no effect
         /// yet**: the lock-order detector is not built, so `Report::lock_order` is

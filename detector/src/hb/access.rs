@@ -499,7 +499,7 @@ mod tests {
         let main = th.create(None);
         let first = th.create(Some(main));
         let mut last = first;
-        // A high slot (far fewer under Miri, which is ~1000x slower).
+        // A high slot (far fewer under Miri, which runs ~10⁴x slower).
         for _ in 0..if cfg!(miri) { 200 } else { 100_000 } {
             last = th.create(Some(main));
         }

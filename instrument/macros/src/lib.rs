@@ -22,6 +22,11 @@ use syn::punctuated::Punctuated;
 use syn::{parse_macro_input, Expr, ItemFn, Lit, MetaNameValue, Token};
 
 /// Runs `main`'s body as the main goroutine of a gosan run, like a Go program.
+///
+/// Keys: `procs`, `strategy`, `seed`, `leak_check`. `procs` defaults to 1 (DESIGN.md's
+/// number-of-CPUs default waits for the parallel scheduler); `procs = 2` is a compile
+/// error: not supported yet. An option error at run time prints `gosan: <error>` and
+/// exits 2.
 #[proc_macro_attribute]
 pub fn main(attr: TokenStream, item: TokenStream) -> TokenStream {
     let f = parse_macro_input!(item as ItemFn);
@@ -57,6 +62,10 @@ pub fn main(attr: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 /// A `#[test]` whose body runs under gosan; fails with the report on any finding.
+///
+/// Keys: `iterations` (explore that many schedules with `gosan::check`), `procs`
+/// (only 1, the default; `procs = 2` is a compile error: not supported yet),
+/// `strategy = "pct:3"`, `seed`, `leak_check`.
 #[proc_macro_attribute]
 pub fn test(attr: TokenStream, item: TokenStream) -> TokenStream {
     let f = parse_macro_input!(item as ItemFn);
