@@ -120,6 +120,7 @@ fn destructors_of_blocked_goroutines_run_at_the_end_of_a_run() {
 }
 
 #[test]
+#[cfg(feature = "race")] // asserts the detector's memory-budget note
 fn hundred_thousand_live_goroutines() {
     // More than vm.max_map_count / 2 guarded stacks: slab stacks take over.
     const N: usize = 100_000;

@@ -3,6 +3,9 @@
 //! leaks; `format=json` prints the report as JSON. Each case runs in a child process
 //! (this test binary, re-executed), since `main` exits the process.
 
+// The exit-code cases include races (exit 66): they need the `race` feature (default).
+#![cfg(feature = "race")]
+
 use gosan::{chan, go, Chan, Config, Shared};
 use std::process::Command;
 

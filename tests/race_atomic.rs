@@ -3,6 +3,9 @@
 //! bug class Go cannot have; atomics never race with each other, and race with a
 //! plain access of the same address.
 
+// Race-detector tests: they need the detector compiled in (the default `race` feature).
+#![cfg(feature = "race")]
+
 use gosan::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use gosan::{check, go, gosched, Config, Report, Shared};
 use std::sync::Arc;

@@ -2,6 +2,9 @@
 //! test passes only because the edge exists; its twin races without it), explored
 //! over many schedules with `check`.
 
+// Race-detector tests: they need the detector compiled in (the default `race` feature).
+#![cfg(feature = "race")]
+
 use gosan::{chan, check, go, select, Chan, Config, Report, Shared};
 
 const N: usize = 300;

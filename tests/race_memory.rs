@@ -1,6 +1,9 @@
 //! Instrumented memory: `Shared<T>`, `SharedVec<T>`, `RaceCell<T>`, the raw
 //! annotations, the seed book's race examples and their fixes, `#[gosan::test]`.
 
+// Race-detector tests: they need the detector compiled in (the default `race` feature).
+#![cfg(feature = "race")]
+
 use gosan::{chan, check, go, Chan, Config, RaceCell, Report, Shared, SharedVec};
 use std::sync::Arc;
 

@@ -1,6 +1,9 @@
 //! Snapshot tests of race report text (addresses normalized, paths stripped with
 //! `strip_path_prefix`): both stacks, the creation stacks, Go's wording; dedup; JSON.
 
+// Race-detector tests: they need the detector compiled in (the default `race` feature).
+#![cfg(feature = "race")]
+
 use gosan::{chan, go, run_with, Chan, Config, Shared, Strategy};
 
 fn line_of(marker: &str) -> u32 {

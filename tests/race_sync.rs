@@ -5,6 +5,9 @@
 //! Spin-waits that must create no edge use std atomics, which the detector does not
 //! see (a hidden side channel), with `gosched()` so that the other goroutine runs.
 
+// Race-detector tests: they need the detector compiled in (the default `race` feature).
+#![cfg(feature = "race")]
+
 use gosan::sync::{Cond, Locker, Mutex, Once, RawMutex, RawRwMutex, RwMutex, WaitGroup};
 use gosan::{check, go, gosched, Config, Report, Shared};
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};

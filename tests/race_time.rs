@@ -8,6 +8,9 @@
 //! does not see; ordering is by virtual time: a goroutine that never blocks has run
 //! to its end before the clock can reach another one's `sleep(1ms)`.
 
+// Race-detector tests: they need the detector compiled in (the default `race` feature).
+#![cfg(feature = "race")]
+
 use gosan::context::{background, with_cancel, with_timeout, CancelFunc, Context};
 use gosan::time::{after, after_func, sleep, Duration, Instant, Ticker, Timer};
 use gosan::{check, go, Config, RecvChan, Report, Shared};

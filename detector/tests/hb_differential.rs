@@ -432,7 +432,10 @@ const PROFILES: [[u64; 8]; 4] = [
 
 #[test]
 fn fasttrack_agrees_with_brute_force_at_every_access() {
-    const TRACES: u64 = 5000;
+    // Under Miri (~10⁴x slower) a reduced run: the first 4 traces, with the
+    // non-vacuity bounds scaled to them. They happen to hold no race against a slot's
+    // previous occupant (the targeted tests below make those deterministically).
+    const TRACES: u64 = if cfg!(miri) { 4 } else { 5000 };
     const STEPS: usize = 200;
     let mut stats = Stats::default();
     for i in 0..TRACES {
@@ -448,15 +451,21 @@ fn fasttrack_agrees_with_brute_force_at_every_access() {
     eprintln!("hb differential: {stats:?}");
     assert_eq!(stats.traces, TRACES);
     // The comparison is not vacuous: many accesses, both verdicts, slot reuse, and
-    // races and non-races against a slot's previous occupant.
-    assert!(stats.compared > 100_000, "{stats:?}");
+    // races and non-races against a slot's previous occupant. (At 5000 traces: more
+    // than 100 000 compared, 5 000 races, 50 000 non-races, 10 000 reuses, 100 and
+    // 1 000 cross-occupant races and orderings.)
+    let per = |n: u64| n * TRACES / 5000;
+    assert!(stats.compared > per(100_000), "{stats:?}");
     assert!(
-        stats.races > 5_000 && stats.compared - stats.races > 50_000,
+        stats.races > per(5_000) && stats.compared - stats.races > per(50_000),
         "{stats:?}"
     );
-    assert!(stats.reuses > 10_000, "{stats:?}");
-    assert!(stats.cross_occupant_race > 100, "{stats:?}");
-    assert!(stats.cross_occupant_ordered > 1_000, "{stats:?}");
+    assert!(stats.reuses > per(10_000), "{stats:?}");
+    assert!(
+        stats.cross_occupant_race > per(100) || cfg!(miri),
+        "{stats:?}"
+    );
+    assert!(stats.cross_occupant_ordered > per(1_000), "{stats:?}");
 }
 
 const X: u64 = 0x4000;

@@ -5,6 +5,20 @@
 //! user" and "default" stay distinguishable until [`Config::resolve`]. An unknown key
 //! or a bad value is an [`OptionError`] naming it; the runtime refuses to start with
 //! it (a panic with the error's text), never a silent default.
+//!
+//! # Options that are not built yet
+//! DESIGN.md lists options whose machinery does not exist yet: `procs > 1` (the
+//! parallel G/M/P scheduler), `trace=` (trace export), `format=sarif`, and
+//! `GOSAN_DEBUG=schedtrace` / `scheddetail`. Each is rejected *where it is parsed*
+//! ([`parse_options`], [`parse_debug`], [`Config::resolve`] for the builder methods,
+//! and the `#[gosan::main]` / `#[gosan::test]` attribute at compile time) with an
+//! [`OptionError`] naming the option and saying "not supported yet" — never accepted
+//! and then ignored or refused later. `race=1` / `detect_races(true)` is rejected the
+//! same way when the `race` cargo feature is off (the detector is not compiled in).
+//!
+//! `detect_lock_order` is accepted (DESIGN.md fixes `detect_lock_order(bool)` with
+//! default `true`, so `true` cannot be an error) but has no effect yet: no lock-order
+//! detector exists, and `Report::lock_order` is always empty.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -66,11 +80,15 @@ impl std::str::FromStr for Strategy {
     }
 }
 
-/// Report output format (`format=`).
+/// Report output format (`format=`) of `#[gosan::main]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
+    /// Go's text (the default).
     Text,
+    /// The [`Report`](gosan_detector::report::Report) as JSON.
     Json,
+    /// SARIF: not supported yet; `format=sarif` / `Config::format(Format::Sarif)` is
+    /// an [`OptionError`] naming `format`.
     Sarif,
 }
 
@@ -139,9 +157,16 @@ impl Config {
         seed: u64,
         /// Scheduling strategy (default: Random for `run`, Random+PCT for `check`).
         strategy: Strategy,
-        /// 1 = deterministic single-thread scheduler (default); >1 = parallel.
+        /// Number of Ps. 1 = the deterministic single-thread scheduler, the default
+        /// (also for `#[gosan::main]`, until parallel mode exists; DESIGN.md's
+        /// default there will then be the number of CPUs). 0 is an error, and so is
+        /// every value > 1 for now: [`Config::resolve`] returns an [`OptionError`] for
+        /// `procs` saying the parallel G/M/P scheduler is not supported yet.
         procs: usize,
-        /// Run the race detector (default true).
+        /// Run the race detector (default true when the `race` cargo feature is on,
+        /// which it is by default). With the feature off the detector is not compiled
+        /// in: the default becomes false, and `detect_races(true)` makes
+        /// [`Config::resolve`] return an [`OptionError`] for `race`.
         detect_races: bool,
         /// After main returns, run the others on and report those blocked for good
         /// (default true; false = main's return ends the run, as in Go).
@@ -150,11 +175,20 @@ impl Config {
         exitcode: i32,
         /// Stop at the first race (default false).
         halt_on_error: bool,
-        /// History of previous accesses kept for race reports (0..=7, default 1).
+        /// How much of the *previous* access of a race the report shows (0..=7,
+        /// default 1; TSan's spelling). 0: its innermost user frame only (the access
+        /// site; cheaper: a few frames walked per access); any value 1..=7: its whole
+        /// stack (up to 48 frames walked per access). Values 1 to 7 behave the same
+        /// today. The current access always has its whole stack.
         history_size: u32,
-        /// Report lock-order inversions (default true).
+        /// Report lock-order inversions (default true). Accepted but **no effect
+        /// yet**: the lock-order detector is not built, so `Report::lock_order` is
+        /// always empty. DESIGN.md fixes this method and its default `true`, so it is
+        /// not rejected; it will take effect when the detector lands.
         detect_lock_order: bool,
-        /// Report format (default text).
+        /// Format of the report `#[gosan::main]` prints (default [`Format::Text`]).
+        /// [`Format::Sarif`] is not supported yet: [`Config::resolve`] returns an
+        /// [`OptionError`] for `format`.
         format: Format,
     }
 
@@ -170,34 +204,50 @@ impl Config {
         self
     }
 
-    /// Write a Chrome/Perfetto trace of the run here.
+    /// Reserved for writing a Chrome/Perfetto trace of the run to `p`. Trace export
+    /// is not supported yet: with this set, [`Config::resolve`] returns an
+    /// [`OptionError`] for `trace` (and `run_with`/`check` panic with it).
     pub fn trace(mut self, p: impl Into<PathBuf>) -> Self {
         self.trace = Some(p.into());
         self
     }
 
-    /// Run only shard `k` of `n` (1-based) of `check`'s iterations.
+    /// Run only shard `k` of `n` (1-based) of `check`'s iterations: iteration `i`
+    /// (0-based) runs when `i % n == k - 1`, so `n` processes with `k = 1..=n` split
+    /// the schedules between them. No effect on `run`/`run_with`.
     pub fn shard(mut self, k: u32, n: u32) -> Self {
         self.shard = Some((k, n));
         self
     }
 
     /// Fills every unset field from `GOSAN_OPTIONS`, then from the defaults.
+    ///
+    /// # Errors
+    /// An [`OptionError`] naming the option when `GOSAN_OPTIONS` or `GOSAN_DEBUG` does
+    /// not parse, when a value set on this `Config` is out of range, or when it asks
+    /// for something not supported yet (`procs > 1`, `trace`, `Format::Sarif`) or not
+    /// compiled in (`detect_races(true)` without the `race` feature).
     pub fn resolve(&self) -> Result<Resolved, OptionError> {
+        const SRC: &str = "Config";
         let env = match std::env::var("GOSAN_OPTIONS") {
             Ok(s) => parse_options(&s, "GOSAN_OPTIONS")?,
             Err(_) => Config::default(),
         };
+        // The builder's values, checked by the same rules as GOSAN_OPTIONS's.
+        if let Some(n) = self.procs {
+            check_procs(SRC, n as u64, &n.to_string())?;
+        }
+        if self.trace.is_some() {
+            return Err(trace_not_supported(SRC));
+        }
+        if let Some(f) = self.format {
+            check_format(SRC, f)?;
+        }
+        if let Some(on) = self.detect_races {
+            check_race(SRC, on, if on { "true" } else { "false" })?;
+        }
         let seed = self.seed.or(env.seed);
         let procs = self.procs.or(env.procs).unwrap_or(1);
-        if procs == 0 {
-            return Err(OptionError {
-                source: "Config",
-                key: "procs".into(),
-                value: Some("0".into()),
-                reason: "expected at least 1".into(),
-            });
-        }
         let shard = self.shard.or(env.shard);
         if let Some((k, n)) = shard {
             if n == 0 || k == 0 || k > n {
@@ -227,7 +277,10 @@ impl Config {
             seed: seed.unwrap_or_else(fresh_seed),
             strategy: self.strategy.clone().or(env.strategy),
             procs,
-            detect_races: self.detect_races.or(env.detect_races).unwrap_or(true),
+            detect_races: self
+                .detect_races
+                .or(env.detect_races)
+                .unwrap_or(crate::race::ENABLED),
             leak_check: self.leak_check.or(env.leak_check).unwrap_or(true),
             exitcode: self.exitcode.or(env.exitcode).unwrap_or(66),
             halt_on_error: self.halt_on_error.or(env.halt_on_error).unwrap_or(false),
@@ -243,21 +296,18 @@ impl Config {
                 .or(env.detect_lock_order)
                 .unwrap_or(true),
             format: self.format.or(env.format).unwrap_or(Format::Text),
-            trace: self.trace.clone().or(env.trace),
             shard,
             debug,
         })
     }
 }
 
-/// `GOSAN_DEBUG` (GODEBUG style, comma-separated).
+/// `GOSAN_DEBUG` (GODEBUG style, comma-separated) settings.
+///
+/// Empty for now: the keys DESIGN.md names, `schedtrace=N` and `scheddetail=1`, are
+/// known but not supported yet, and [`parse_debug`] rejects them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Debug {
-    /// Print a scheduler summary every N ms (`schedtrace=N`).
-    pub schedtrace: Option<u64>,
-    /// With schedtrace, one line per goroutine (`scheddetail=1`).
-    pub scheddetail: bool,
-}
+pub struct Debug {}
 
 /// A [`Config`] with every field decided.
 #[derive(Debug, Clone)]
@@ -273,9 +323,9 @@ pub struct Resolved {
     pub log_path: Option<PathBuf>,
     pub strip_path_prefix: String,
     pub history_size: u32,
+    /// Accepted, no effect yet (see [`Config::detect_lock_order`]).
     pub detect_lock_order: bool,
     pub format: Format,
-    pub trace: Option<PathBuf>,
     pub shard: Option<(u32, u32)>,
     pub debug: Debug,
 }
@@ -319,10 +369,65 @@ fn parse_u64(source: &'static str, key: &str, v: &str) -> Result<u64, OptionErro
     r.map_err(|_| bad(source, key, v, "expected an integer (decimal or 0x-hex)"))
 }
 
+/// `procs`: at least 1, and 1 only until the parallel scheduler exists.
+fn check_procs(source: &'static str, n: u64, v: &str) -> Result<(), OptionError> {
+    match n {
+        0 => Err(bad(source, "procs", v, "expected at least 1")),
+        1 => Ok(()),
+        _ => Err(bad(
+            source,
+            "procs",
+            v,
+            "procs > 1 (the parallel G/M/P scheduler) is not supported yet; \
+             procs=1 is the deterministic scheduler",
+        )),
+    }
+}
+
+fn trace_not_supported(source: &'static str) -> OptionError {
+    OptionError {
+        source,
+        key: "trace".into(),
+        value: None,
+        reason: "trace export (a Chrome/Perfetto trace of the run) is not supported yet".into(),
+    }
+}
+
+fn check_format(source: &'static str, f: Format) -> Result<(), OptionError> {
+    match f {
+        Format::Text | Format::Json => Ok(()),
+        Format::Sarif => Err(bad(
+            source,
+            "format",
+            "sarif",
+            "SARIF output is not supported yet; use text or json",
+        )),
+    }
+}
+
+/// `race=1` needs the detector compiled in (cargo feature `race`, default on).
+fn check_race(source: &'static str, on: bool, v: &str) -> Result<(), OptionError> {
+    if on && !crate::race::ENABLED {
+        return Err(bad(
+            source,
+            "race",
+            v,
+            "the race detector is not compiled in (the cargo feature `race` of gosan / \
+             gosan-runtime is off)",
+        ));
+    }
+    Ok(())
+}
+
 const KNOWN: &str = "exitcode, halt_on_error, log_path, strip_path_prefix, history_size, seed, \
                      strategy, procs, race, leak_check, detect_lock_order, format, trace, shard";
 
 /// Parses `GOSAN_OPTIONS` text: space-separated `key=value` pairs.
+///
+/// # Errors
+/// An [`OptionError`] naming the first bad item: not `key=value`, an unknown key, a
+/// value that does not parse or is out of range, an option not supported yet
+/// (`procs` > 1, `trace`, `format=sarif`), or `race=1` without the `race` feature.
 pub fn parse_options(text: &str, source: &'static str) -> Result<Config, OptionError> {
     let mut c = Config::default();
     for item in text.split_whitespace() {
@@ -364,28 +469,27 @@ pub fn parse_options(text: &str, source: &'static str) -> Result<Config, OptionE
             }
             "procs" => {
                 let n = parse_u64(source, key, v)?;
-                if n == 0 {
-                    return Err(bad(source, key, v, "expected at least 1"));
-                }
+                check_procs(source, n, v)?;
                 c.procs = Some(n as usize)
             }
-            "race" => c.detect_races = Some(parse_bool(source, key, v)?),
+            "race" => {
+                let on = parse_bool(source, key, v)?;
+                check_race(source, on, v)?;
+                c.detect_races = Some(on)
+            }
             "leak_check" => c.leak_check = Some(parse_bool(source, key, v)?),
             "detect_lock_order" => c.detect_lock_order = Some(parse_bool(source, key, v)?),
             "format" => {
-                c.format = Some(match v {
+                let f = match v {
                     "text" => Format::Text,
                     "json" => Format::Json,
                     "sarif" => Format::Sarif,
                     _ => return Err(bad(source, key, v, "expected text, json or sarif")),
-                })
+                };
+                check_format(source, f)?;
+                c.format = Some(f)
             }
-            "trace" => {
-                if v.is_empty() {
-                    return Err(bad(source, key, v, "expected a path"));
-                }
-                c.trace = Some(PathBuf::from(v))
-            }
+            "trace" => return Err(trace_not_supported(source)),
             "shard" => {
                 let parsed = v
                     .split_once('/')
@@ -409,32 +513,46 @@ pub fn parse_options(text: &str, source: &'static str) -> Result<Config, OptionE
 }
 
 /// Parses `GOSAN_DEBUG`: comma-separated `key=value` (GODEBUG style).
+///
+/// # Errors
+/// An [`OptionError`] naming the key: `schedtrace` and `scheddetail` are known but
+/// not supported yet; any other key is unknown.
 pub fn parse_debug(text: &str) -> Result<Debug, OptionError> {
     const SRC: &str = "GOSAN_DEBUG";
-    let mut d = Debug::default();
-    for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let Some((key, v)) = item.split_once('=') else {
-            return Err(OptionError {
-                source: SRC,
-                key: item.to_string(),
-                value: None,
-                reason: "expected key=value".into(),
-            });
-        };
-        match key {
-            "schedtrace" => d.schedtrace = Some(parse_u64(SRC, key, v)?),
-            "scheddetail" => d.scheddetail = parse_bool(SRC, key, v)?,
-            _ => {
-                return Err(OptionError {
-                    source: SRC,
-                    key: key.to_string(),
-                    value: None,
-                    reason: "unknown option (known: schedtrace, scheddetail)".into(),
-                })
+    // No key is supported yet, so the first item decides: empty text is the only Ok.
+    let Some(item) = text.split(',').map(str::trim).find(|s| !s.is_empty()) else {
+        return Ok(Debug::default());
+    };
+    let Some((key, v)) = item.split_once('=') else {
+        return Err(OptionError {
+            source: SRC,
+            key: item.to_string(),
+            value: None,
+            reason: "expected key=value".into(),
+        });
+    };
+    match key {
+        "schedtrace" | "scheddetail" => {
+            // Validate the value first, so that a typo is named as such.
+            if key == "schedtrace" {
+                parse_u64(SRC, key, v)?;
+            } else {
+                parse_bool(SRC, key, v)?;
             }
+            Err(OptionError {
+                source: SRC,
+                key: key.to_string(),
+                value: None,
+                reason: format!("{key} (the scheduler trace) is not supported yet"),
+            })
         }
+        _ => Err(OptionError {
+            source: SRC,
+            key: key.to_string(),
+            value: None,
+            reason: "unknown option (known: schedtrace, scheddetail)".into(),
+        }),
     }
-    Ok(d)
 }
 
 #[cfg(test)]
@@ -445,8 +563,8 @@ mod tests {
     fn parses_every_option() {
         let c = parse_options(
             "exitcode=3 halt_on_error=1 log_path=/tmp/g strip_path_prefix=/src/ history_size=2 \
-             seed=0x2a strategy=pct:3 procs=2 race=0 leak_check=0 detect_lock_order=1 \
-             format=json trace=out.json shard=2/8",
+             seed=0x2a strategy=pct:3 procs=1 race=0 leak_check=0 detect_lock_order=1 \
+             format=json shard=2/8",
             "GOSAN_OPTIONS",
         )
         .unwrap();
@@ -457,13 +575,101 @@ mod tests {
         assert_eq!(c.history_size, Some(2));
         assert_eq!(c.seed, Some(42));
         assert_eq!(c.strategy, Some(Strategy::Pct { depth: 3 }));
-        assert_eq!(c.procs, Some(2));
+        assert_eq!(c.procs, Some(1));
         assert_eq!(c.detect_races, Some(false));
         assert_eq!(c.leak_check, Some(false));
         assert_eq!(c.detect_lock_order, Some(true));
         assert_eq!(c.format, Some(Format::Json));
-        assert_eq!(c.trace, Some(PathBuf::from("out.json")));
         assert_eq!(c.shard, Some((2, 8)));
+    }
+
+    #[test]
+    fn options_not_built_yet_are_rejected_where_parsed() {
+        for (text, key, msg) in [
+            (
+                "procs=2",
+                "procs",
+                "GOSAN_OPTIONS: invalid value `2` for `procs`: procs > 1 (the parallel G/M/P \
+                 scheduler) is not supported yet; procs=1 is the deterministic scheduler",
+            ),
+            (
+                "trace=out.json",
+                "trace",
+                "GOSAN_OPTIONS: `trace`: trace export (a Chrome/Perfetto trace of the run) \
+                 is not supported yet",
+            ),
+            (
+                "format=sarif",
+                "format",
+                "GOSAN_OPTIONS: invalid value `sarif` for `format`: SARIF output is not \
+                 supported yet; use text or json",
+            ),
+        ] {
+            let e = parse_options(&format!("seed=1 {text}"), "GOSAN_OPTIONS").unwrap_err();
+            assert_eq!((e.key.as_str(), e.to_string()), (key, msg.to_string()));
+        }
+        for (text, key) in [
+            ("schedtrace=1000", "schedtrace"),
+            ("scheddetail=1", "scheddetail"),
+        ] {
+            let e = parse_debug(text).unwrap_err();
+            assert_eq!(e.key, key);
+            assert_eq!(
+                e.to_string(),
+                format!("GOSAN_DEBUG: `{key}`: {key} (the scheduler trace) is not supported yet")
+            );
+        }
+        // A bad value is named as a bad value, not as unsupported.
+        let e = parse_debug("schedtrace=soon").unwrap_err();
+        assert!(e.to_string().contains("invalid value `soon`"), "{e}");
+        assert_eq!(parse_debug(""), Ok(Debug::default()));
+    }
+
+    #[test]
+    fn config_methods_not_built_yet_are_rejected_by_resolve() {
+        let cases = [
+            (Config::new().procs(2), "procs"),
+            (Config::new().trace("out.json"), "trace"),
+            (Config::new().format(Format::Sarif), "format"),
+        ];
+        for (c, key) in cases {
+            let e = c.resolve().unwrap_err();
+            assert_eq!((e.source, e.key.as_str()), ("Config", key));
+            assert!(e.reason.contains("not supported yet"), "{e}");
+        }
+        let e = Config::new().procs(0).resolve().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "Config: invalid value `0` for `procs`: expected at least 1"
+        );
+    }
+
+    #[test]
+    fn race_option_follows_the_race_feature() {
+        let on = parse_options("race=1", "GOSAN_OPTIONS");
+        let explicit = Config::new().detect_races(true).resolve();
+        if crate::race::ENABLED {
+            assert_eq!(on.unwrap().detect_races, Some(true));
+            assert!(explicit.unwrap().detect_races);
+        } else {
+            let e = on.unwrap_err();
+            assert_eq!(e.key, "race");
+            assert!(e.reason.contains("not compiled in"), "{e}");
+            assert_eq!(explicit.unwrap_err().key, "race");
+        }
+        assert_eq!(
+            parse_options("race=0", "GOSAN_OPTIONS")
+                .unwrap()
+                .detect_races,
+            Some(false)
+        );
+        assert!(
+            !Config::new()
+                .detect_races(false)
+                .resolve()
+                .unwrap()
+                .detect_races
+        );
     }
 
     #[test]
@@ -492,7 +698,6 @@ mod tests {
                 "{bad} accepted"
             );
         }
-        assert!(parse_debug("schedtrace=1000,scheddetail=1").is_ok());
         assert_eq!(parse_debug("gctrace=1").unwrap_err().key, "gctrace");
     }
 

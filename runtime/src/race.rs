@@ -25,8 +25,8 @@
 
 use crate::capture::{self, Pcs};
 use crate::sched::{self, GRef, G};
-use gosan_detector::hb::{AccessKind as HbKind, Engine, Race, SyncClock, Tid, Time};
-use gosan_detector::report::AccessKind;
+use gosan_detector::hb::{Engine, Race, SyncClock, Tid, Time};
+use gosan_detector::AccessKind;
 use std::collections::{HashMap, HashSet};
 use std::panic::Location;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -159,15 +159,6 @@ pub(crate) struct RaceRun {
 /// memory. Counts the clocks of live goroutines and of live sync objects (channel
 /// slots, mutexes, …) of the run: 64M entries ≈ 512 MiB.
 pub(crate) const CLOCK_ENTRY_BUDGET: usize = 64 << 20;
-
-fn kind(k: HbKind) -> AccessKind {
-    match k {
-        HbKind::Read => AccessKind::Read,
-        HbKind::Write => AccessKind::Write,
-        HbKind::AtomicRead => AccessKind::AtomicRead,
-        HbKind::AtomicWrite => AccessKind::AtomicWrite,
-    }
-}
 
 impl RaceRun {
     pub(crate) fn new(history: bool, halt_on_error: bool) -> RaceRun {
@@ -329,8 +320,8 @@ impl RaceRun {
         self.races.push(RawRace {
             addr: race.addr,
             size,
-            current: kind(race.current),
-            previous: kind(race.previous),
+            current: race.current,
+            previous: race.previous,
             cur_goid,
             // SAFETY: per this function's contract.
             cur_pcs: unsafe { capture::walk(fp, lo, hi, capture::MAX_FRAMES) },

@@ -20,18 +20,26 @@ pub fn run<F: FnOnce() + Send + 'static>(f: F) -> Report {
 /// Runs `f` as the main goroutine under `cfg`.
 ///
 /// # Panics
-/// With a message naming the option when `cfg` or `GOSAN_OPTIONS` is invalid, when
-/// called inside a run, or when a `Strategy::Replay` schedule does not fit the program.
+/// When `cfg`, `GOSAN_OPTIONS` or `GOSAN_DEBUG` is invalid or asks for an option not
+/// supported yet (see [`Config::resolve`]): the panic message is `gosan: ` followed
+/// by the [`OptionError`](crate::config::OptionError), which names the option, and
+/// points at the caller (this function has no error return, so the option error
+/// surfaces as this panic). Also when called inside a run, or when a
+/// `Strategy::Replay` schedule does not fit the program.
 #[track_caller]
 pub fn run_with<F: FnOnce() + Send + 'static>(cfg: Config, f: F) -> Report {
     let r = resolve_or_panic(&cfg);
-    let strategy = r.strategy.clone().unwrap_or(Strategy::Random);
-    run_once(&r, r.seed, &strategy, f).0
+    run_resolved(&r, f)
 }
 
 /// Explores up to `iterations` schedules of `f` (derived seeds; strategy from `cfg`,
 /// else alternating Random and PCT depth 3) and returns the first report with any
 /// finding, or a clean report carrying the base seed.
+///
+/// # Panics
+/// Like [`run_with`]: an invalid option (or one not supported yet) panics with
+/// `gosan: ` followed by the [`OptionError`](crate::config::OptionError), before any
+/// iteration runs.
 #[track_caller]
 pub fn check<F: Fn() + Send + Sync + 'static>(cfg: Config, iterations: usize, f: F) -> Report {
     let r = resolve_or_panic(&cfg);
@@ -70,28 +78,22 @@ pub fn check<F: Fn() + Send + Sync + 'static>(cfg: Config, iterations: usize, f:
     clean
 }
 
+/// The resolved options, or a panic whose message is `gosan: ` followed by the
+/// [`OptionError`](crate::config::OptionError) (reported at the caller's location).
+/// Options not built yet are already rejected by [`Config::resolve`].
 #[track_caller]
 fn resolve_or_panic(cfg: &Config) -> Resolved {
-    let r = match cfg.resolve() {
+    match cfg.resolve() {
         Ok(r) => r,
         Err(e) => panic!("gosan: {e}"),
-    };
-    if r.procs > 1 {
-        panic!(
-            "gosan: procs={}: the parallel G/M/P scheduler is not implemented yet; use procs=1 (the deterministic scheduler)",
-            r.procs
-        );
     }
-    if r.trace.is_some() {
-        panic!("gosan: trace=: trace export is not implemented yet; remove the option");
-    }
-    if r.format == crate::config::Format::Sarif {
-        panic!("gosan: format=sarif is not implemented yet; use format=text or format=json");
-    }
-    if r.debug.schedtrace.is_some() {
-        eprintln!("gosan: GOSAN_DEBUG=schedtrace is not implemented yet for procs=1; ignored");
-    }
-    r
+}
+
+/// `run_with` after option resolution.
+#[track_caller]
+fn run_resolved<F: FnOnce() + Send + 'static>(r: &Resolved, f: F) -> Report {
+    let strategy = r.strategy.clone().unwrap_or(Strategy::Random);
+    run_once(r, r.seed, &strategy, f).0
 }
 
 #[track_caller]
@@ -277,9 +279,19 @@ fn fail_test_on_finding(report: &Report) {
 
 /// `#[gosan::main]`: runs `f` like a Go program's `main` and exits like one: 0 when
 /// clean, 2 on a panic, fatal error or deadlock, `exitcode` (66) on races or leaks.
+/// An invalid option (or one not supported yet) prints `gosan: <error>` on stderr
+/// and exits 2 without running `f`. `procs` defaults to 1 here too until the
+/// parallel scheduler exists (DESIGN.md's default for `main` is then the number of
+/// CPUs).
 pub fn main<F: FnOnce() + Send + 'static>(cfg: Config, f: F) -> ! {
-    let r = resolve_or_panic(&cfg);
-    let report = run_with(cfg, f);
+    let r = match cfg.resolve() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("gosan: {e}");
+            std::process::exit(2)
+        }
+    };
+    let report = run_resolved(&r, f);
     if !report.is_clean() || !report.notes.is_empty() {
         let text = match r.format {
             crate::config::Format::Json => report.to_json() + "\n",

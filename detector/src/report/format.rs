@@ -194,3 +194,132 @@ impl Display for Report {
         writeln!(f, "{}", self.reproduce_line())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(function: &str, line: u32) -> Frame {
+        Frame {
+            function: function.to_string(),
+            file: "src/main.rs".to_string(),
+            line,
+        }
+    }
+
+    fn dump(id: u64, reason: &str) -> GoroutineDump {
+        GoroutineDump {
+            id,
+            wait_reason: reason.to_string(),
+            stack: vec![frame("app::worker", 7)],
+            created_at: if id == 1 {
+                vec![]
+            } else {
+                vec![frame("app::main", 3)]
+            },
+        }
+    }
+
+    #[test]
+    fn race_report_reads_like_go() {
+        let r = Report {
+            races: vec![RaceReport {
+                current: Access {
+                    kind: AccessKind::Read,
+                    addr: 0xc000012345,
+                    size: 8,
+                    goroutine: 1,
+                    stack: vec![frame("app::main", 9)],
+                },
+                previous: Access {
+                    kind: AccessKind::AtomicWrite,
+                    addr: 0xc000012345,
+                    size: 8,
+                    goroutine: 7,
+                    stack: vec![],
+                },
+                goroutines: vec![GoroutineOrigin {
+                    id: 7,
+                    running: false,
+                    created_at: vec![frame("app::main", 4)],
+                }],
+            }],
+            seed: 0x2a,
+            schedule: "1*3".to_string(),
+            strategy: "pct:3".to_string(),
+            ..Report::default()
+        };
+        assert!(!r.is_clean());
+        assert_eq!(
+            r.to_string(),
+            "==================\n\
+             WARNING: DATA RACE\n\
+             Read at 0x00c000012345 by main goroutine:\n  \
+               app::main()\n      src/main.rs:9\n\
+             \n\
+             Previous atomic write at 0x00c000012345 by goroutine 7:\n  \
+               [failed to restore the stack]\n\
+             \n\
+             Goroutine 7 (finished) created at:\n  \
+               app::main()\n      src/main.rs:4\n\
+             ==================\n\
+             Found 1 data race(s)\n\
+             gosan: reproduce with GOSAN_OPTIONS=\"seed=0x2a strategy=pct:3\" (or strategy=replay:1*3)\n"
+        );
+        let back: Report = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(back, r);
+        assert!(r.to_json().contains("\"kind\": \"AtomicWrite\""));
+    }
+
+    #[test]
+    fn deadlock_panic_and_leaks_read_like_go() {
+        let deadlock = Report {
+            deadlock: Some(DeadlockReport {
+                global: true,
+                goroutines: vec![dump(1, "chan receive"), dump(2, "sync.Mutex.Lock")],
+            }),
+            seed: 1,
+            ..Report::default()
+        };
+        assert_eq!(
+            deadlock.to_string(),
+            "fatal error: all goroutines are asleep - deadlock!\n\
+             \n\
+             goroutine 1 [chan receive]:\n\
+             app::worker()\n\tsrc/main.rs:7\n\
+             \n\
+             goroutine 2 [sync.Mutex.Lock]:\n\
+             app::worker()\n\tsrc/main.rs:7\n\
+             created by app::main\n\tsrc/main.rs:3\n\
+             \n\
+             gosan: reproduce with GOSAN_OPTIONS=\"seed=0x1\" (or strategy=replay:)\n"
+        );
+        let panic = Report {
+            panic: Some(PanicReport {
+                message: "sync: unlock of unlocked mutex".to_string(),
+                fatal: true,
+                goroutine: dump(1, "running"),
+            }),
+            leaks: vec![dump(3, "chan send")],
+            notes: vec!["race detection stopped".to_string()],
+            ..Report::default()
+        };
+        let text = panic.to_string();
+        assert!(
+            text.starts_with(
+                "fatal error: sync: unlock of unlocked mutex\n\ngoroutine 1 [running]:\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains(
+            "WARNING: GOROUTINE LEAK: 1 goroutine(s) blocked forever after main returned\n\
+             \n\
+             goroutine 3 [chan send]:\n"
+        ));
+        assert!(
+            text.contains("gosan: note: race detection stopped\n"),
+            "{text}"
+        );
+        assert!(Report::default().is_clean());
+    }
+}

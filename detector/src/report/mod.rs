@@ -8,6 +8,7 @@
 pub mod format;
 pub mod symbolize;
 
+pub use crate::AccessKind;
 use serde::{Deserialize, Serialize};
 
 /// One symbolized stack frame: `function` and the `file:line` it was executing.
@@ -52,15 +53,6 @@ pub struct PanicReport {
     pub fatal: bool,
     /// The goroutine that panicked, with the stack at the panic site.
     pub goroutine: GoroutineDump,
-}
-
-/// Read or write, as the race report's first line says it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum AccessKind {
-    Read,
-    Write,
-    AtomicRead,
-    AtomicWrite,
 }
 
 /// One side of a data race.

@@ -7,6 +7,13 @@
 //!   with the full report on any finding; with `iterations = N` it explores N
 //!   schedules with `gosan::check`. Other keys: `procs = N`, `strategy = "pct:3"`,
 //!   `seed = N`, `leak_check = bool`. An unknown key is a compile error naming it.
+//!
+//! `procs` defaults to 1 for both attributes (for `#[gosan::main]` DESIGN.md's
+//! default is the number of CPUs, once the parallel scheduler exists). Only
+//! `procs = 1` is supported today: a literal `procs = 0` or `procs = 2` is a compile
+//! error naming `procs` ("procs > 1 (the parallel G/M/P scheduler) is not supported
+//! yet"); a non-literal value is checked when the run starts, where `Config::resolve`
+//! rejects it with the same words.
 
 use proc_macro::TokenStream;
 use quote::quote;
@@ -15,10 +22,15 @@ use syn::punctuated::Punctuated;
 use syn::{parse_macro_input, Expr, ItemFn, Lit, MetaNameValue, Token};
 
 /// Runs `main`'s body as the main goroutine of a gosan run, like a Go program.
+///
+/// Keys: `procs`, `strategy`, `seed`, `leak_check`. `procs` defaults to 1 (DESIGN.md's
+/// number-of-CPUs default waits for the parallel scheduler); `procs = 2` is a compile
+/// error: not supported yet. An option error at run time prints `gosan: <error>` and
+/// exits 2.
 #[proc_macro_attribute]
 pub fn main(attr: TokenStream, item: TokenStream) -> TokenStream {
     let f = parse_macro_input!(item as ItemFn);
-    let opts = match options(attr) {
+    let opts = match options(attr.into()) {
         Ok(o) => o,
         Err(e) => return e.to_compile_error().into(),
     };
@@ -50,10 +62,14 @@ pub fn main(attr: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 /// A `#[test]` whose body runs under gosan; fails with the report on any finding.
+///
+/// Keys: `iterations` (explore that many schedules with `gosan::check`), `procs`
+/// (only 1, the default; `procs = 2` is a compile error: not supported yet),
+/// `strategy = "pct:3"`, `seed`, `leak_check`.
 #[proc_macro_attribute]
 pub fn test(attr: TokenStream, item: TokenStream) -> TokenStream {
     let f = parse_macro_input!(item as ItemFn);
-    let opts = match options(attr) {
+    let opts = match options(attr.into()) {
         Ok(o) => o,
         Err(e) => return e.to_compile_error().into(),
     };
@@ -109,9 +125,35 @@ impl Options {
     }
 }
 
-fn options(attr: TokenStream) -> syn::Result<Options> {
+/// Checks a `procs = …` value that is an integer literal: 1 is the only value
+/// supported today. Other expressions are left to `Config::resolve` at run time.
+fn check_procs(value: &Expr) -> syn::Result<()> {
+    let Expr::Lit(syn::ExprLit {
+        lit: Lit::Int(n), ..
+    }) = value
+    else {
+        return Ok(());
+    };
+    match n.base10_parse::<u64>() {
+        Ok(1) => Ok(()),
+        Ok(0) => Err(syn::Error::new_spanned(
+            value,
+            "gosan option `procs`: expected at least 1",
+        )),
+        Ok(_) => Err(syn::Error::new_spanned(
+            value,
+            "gosan option `procs`: procs > 1 (the parallel G/M/P scheduler) is not supported yet",
+        )),
+        Err(e) => Err(syn::Error::new_spanned(
+            value,
+            format!("gosan option `procs`: {e}"),
+        )),
+    }
+}
+
+fn options(attr: proc_macro2::TokenStream) -> syn::Result<Options> {
     let parser = Punctuated::<MetaNameValue, Token![,]>::parse_terminated;
-    let list = parser.parse(attr)?;
+    let list = parser.parse2(attr)?;
     let mut o = Options::default();
     for nv in list {
         let key = nv
@@ -122,7 +164,10 @@ fn options(attr: TokenStream) -> syn::Result<Options> {
         let v = nv.value.clone();
         let slot = match key.as_str() {
             "iterations" => &mut o.iterations,
-            "procs" => &mut o.procs,
+            "procs" => {
+                check_procs(&v)?;
+                &mut o.procs
+            }
             "strategy" => {
                 if !matches!(&v, Expr::Lit(l) if matches!(l.lit, Lit::Str(_))) {
                     return Err(syn::Error::new_spanned(&nv.value, "`strategy` expects a string such as \"pct:3\""));
@@ -149,4 +194,50 @@ fn options(attr: TokenStream) -> syn::Result<Options> {
         *slot = Some(v);
     }
     Ok(o)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::options;
+    use quote::quote;
+
+    fn err(attr: proc_macro2::TokenStream) -> String {
+        match options(attr) {
+            Ok(_) => "accepted".to_string(),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn procs_above_one_is_a_compile_error_naming_it() {
+        assert_eq!(
+            err(quote! { procs = 2 }),
+            "gosan option `procs`: procs > 1 (the parallel G/M/P scheduler) is not supported yet"
+        );
+        assert_eq!(
+            err(quote! { iterations = 10, procs = 8 }),
+            "gosan option `procs`: procs > 1 (the parallel G/M/P scheduler) is not supported yet"
+        );
+        assert_eq!(
+            err(quote! { procs = 0 }),
+            "gosan option `procs`: expected at least 1"
+        );
+    }
+
+    #[test]
+    fn procs_one_and_non_literals_are_accepted() {
+        let o = options(quote! { procs = 1, seed = 3 }).unwrap();
+        assert!(o.procs.is_some() && o.seed.is_some());
+        // Checked at run time by Config::resolve.
+        assert!(options(quote! { procs = N }).is_ok());
+    }
+
+    #[test]
+    fn unknown_and_repeated_keys_name_themselves() {
+        assert!(err(quote! { colour = 1 }).contains("unknown gosan option `colour`"));
+        assert_eq!(
+            err(quote! { seed = 1, seed = 2 }),
+            "gosan option `seed` given twice"
+        );
+    }
 }
