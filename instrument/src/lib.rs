@@ -61,6 +61,7 @@
 //! thread rule.
 
 mod borrow;
+pub mod tsan;
 
 use borrow::BorrowCell;
 use gosan_runtime::race as rt;

@@ -15,6 +15,7 @@ pub mod config;
 pub mod context;
 pub mod coro;
 pub mod fatal;
+pub mod instrumented;
 pub mod lock;
 pub mod overflow;
 pub mod panic_hook;
