@@ -216,6 +216,9 @@ fn wrap_rustc(rustc: &OsStr, args: &[OsString]) -> ! {
         cmd.args(args).args(extra);
         cmd
     };
+    if args.len() == 1 && args[0] == "-vV" {
+        version_query(command(&extra));
+    }
     if !(instrumented && links(args)) {
         exec(command(&extra));
     }
@@ -237,6 +240,36 @@ fn wrap_rustc(rustc: &OsStr, args: &[OsString]) -> ! {
         }
         Err(e) => {
             eprintln!("cargo-gosan: cannot run {rustc:?}: {e}");
+            std::process::exit(101)
+        }
+    }
+}
+
+/// What the wrapper does to a compilation, appended to `rustc -vV`: cargo hashes
+/// that output into every artifact's metadata, so builds through this wrapper never
+/// share artifacts with plain builds, nor with builds by a wrapper that adds other
+/// flags (bump this when the flags change).
+const WRAPPER_ID: &str = concat!(
+    "gosan-wrapper: ",
+    env!("CARGO_PKG_VERSION"),
+    " tsan-pass forceattrs opt-level>=2 line-tables frame-pointers feature=tsan (1)"
+);
+
+/// `rustc -vV` with [`WRAPPER_ID`] appended; never returns.
+fn version_query(mut cmd: Command) -> ! {
+    match cmd.output() {
+        Ok(o) => {
+            use std::io::Write;
+            let mut out = std::io::stdout();
+            let _ = out.write_all(&o.stdout);
+            if o.status.success() {
+                let _ = writeln!(out, "{WRAPPER_ID}");
+            }
+            let _ = std::io::stderr().write_all(&o.stderr);
+            std::process::exit(status_code(o.status))
+        }
+        Err(e) => {
+            eprintln!("cargo-gosan: cannot run {:?}: {e}", cmd.get_program());
             std::process::exit(101)
         }
     }
