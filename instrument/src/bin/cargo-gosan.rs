@@ -227,6 +227,18 @@ fn wrap_rustc(rustc: &OsStr, args: &[OsString]) -> ! {
         .output();
     match out {
         Ok(o) if !o.status.success() && missing_tsan_symbols(&o.stderr) => {
+            let name = args
+                .windows(2)
+                .find(|w| w[0] == "--crate-name")
+                .map_or_else(String::new, |w| w[1].to_string_lossy().into_owned());
+            eprintln!(
+                "cargo-gosan: note: `{name}` does not link gosan (it depends on it without \
+                 using it); built without instrumentation"
+            );
+            if std::env::var_os("GOSAN_WRAPPER_DEBUG").is_some() {
+                use std::io::Write;
+                let _ = std::io::stderr().write_all(&o.stderr);
+            }
             let plain: Vec<OsString> = extra
                 .into_iter()
                 .filter(|f| !TSAN_FLAGS.iter().any(|t| f == t))
@@ -252,7 +264,7 @@ fn wrap_rustc(rustc: &OsStr, args: &[OsString]) -> ! {
 const WRAPPER_ID: &str = concat!(
     "gosan-wrapper: ",
     env!("CARGO_PKG_VERSION"),
-    " tsan-pass forceattrs opt-level>=2 line-tables frame-pointers feature=tsan (1)"
+    " tsan-pass forceattrs opt-level>=2 debuginfo-limited strip=none frame-pointers feature=tsan (4)"
 );
 
 /// `rustc -vV` with [`WRAPPER_ID`] appended; never returns.
@@ -310,8 +322,16 @@ fn extra_rustc_flags(args: &[OsString], pkg: Option<&str>, primary: bool) -> Vec
     if should_instrument(args, pkg, primary) {
         out.extend(TSAN_FLAGS.iter().map(OsString::from));
         // Telling gosan's code from yours needs inlined-call info (line tables).
-        if !has("debuginfo") {
-            out.push("-Cdebuginfo=line-tables-only".into());
+        if matches!(
+            codegen_opt(args, "debuginfo").as_deref(),
+            None | Some("0" | "none")
+        ) {
+            out.push("-Cdebuginfo=limited".into());
+        }
+        // cargo's release profile strips debug info when it has none of its own;
+        // the line tables are needed at run time (the last -C strip wins).
+        if has("strip=") {
+            out.push("-Cstrip=none".into());
         }
         // At opt-levels 0, 1, s and z rustc reuses generic instances that upstream
         // crates already compiled ("share-generics"), uninstrumented: `Vec::push`,
@@ -319,15 +339,7 @@ fn extra_rustc_flags(args: &[OsString], pkg: Option<&str>, primary: bool) -> Vec
         // opt-level 2 on, every generic the crate uses is instantiated, and so
         // instrumented, in it. Debug assertions and overflow checks stay as the
         // profile had them (rustc derives their defaults from opt-level 0).
-        let level = args
-            .iter()
-            .filter_map(|a| {
-                a.to_str()?
-                    .split_once("opt-level=")
-                    .map(|(_, v)| v.to_string())
-            })
-            .next_back()
-            .unwrap_or_else(|| "0".to_string());
+        let level = codegen_opt(args, "opt-level").unwrap_or_else(|| "0".to_string());
         if matches!(level.as_str(), "0" | "1" | "s" | "z") {
             out.push("-Copt-level=2".into());
             if level == "0" {
@@ -341,6 +353,28 @@ fn extra_rustc_flags(args: &[OsString], pkg: Option<&str>, primary: bool) -> Vec
         }
     }
     out
+}
+
+/// The value of codegen option `-C NAME=VALUE` (or `-CNAME=VALUE`) in `args`; the
+/// last one wins, as in rustc.
+fn codegen_opt(args: &[OsString], name: &str) -> Option<String> {
+    let mut value = None;
+    let mut prev_c = false;
+    for a in args {
+        let a = a.to_string_lossy();
+        let opt = if prev_c {
+            Some(a.as_ref())
+        } else {
+            a.strip_prefix("-C")
+        };
+        prev_c = a == "-C";
+        if let Some((k, v)) = opt.and_then(|o| o.split_once('=')) {
+            if k == name {
+                value = Some(v.to_string());
+            }
+        }
+    }
+    value
 }
 
 /// A workspace member (not one of gosan's packages) whose crate links gosan's
@@ -617,7 +651,7 @@ mod tests {
         let flags = extra_rustc_flags(&user, Some("app"), true);
         assert!(flags.contains(&"-Cpasses=forceattrs,tsan-module,tsan".into()));
         assert!(flags.contains(&"-Cforce-frame-pointers=yes".into()));
-        assert!(flags.contains(&"-Cdebuginfo=line-tables-only".into()));
+        assert!(flags.contains(&"-Cdebuginfo=limited".into()));
         // A dependency (not primary), gosan itself, a member without gosan: frame
         // pointers only.
         for (args, pkg, primary) in [
@@ -645,6 +679,42 @@ mod tests {
             false,
         );
         assert!(gi.contains(&"feature=\"tsan\"".into()));
+    }
+
+    #[test]
+    fn codegen_options_are_read_in_both_spellings() {
+        let a = os(&[
+            "-C",
+            "opt-level=3",
+            "-C",
+            "strip=debuginfo",
+            "-Cdebuginfo=2",
+        ]);
+        assert_eq!(codegen_opt(&a, "opt-level").as_deref(), Some("3"));
+        assert_eq!(codegen_opt(&a, "debuginfo").as_deref(), Some("2"));
+        assert_eq!(codegen_opt(&a, "strip").as_deref(), Some("debuginfo"));
+        assert_eq!(
+            codegen_opt(&os(&["-C", "strip=debuginfo"]), "debuginfo"),
+            None
+        );
+        // A release build without debug info gets it back, and optimizations stay.
+        let rel = os(&[
+            "--crate-name",
+            "app",
+            "-C",
+            "opt-level=3",
+            "-C",
+            "strip=debuginfo",
+            "--extern",
+            "gosan=/t/libgosan-1.rlib",
+        ]);
+        let f = extra_rustc_flags(&rel, Some("app"), true);
+        assert!(f.contains(&"-Cdebuginfo=limited".into()), "{f:?}");
+        assert!(f.contains(&"-Cstrip=none".into()), "{f:?}");
+        assert!(
+            !f.iter().any(|x| x.to_string_lossy().contains("opt-level")),
+            "{f:?}"
+        );
     }
 
     #[test]
