@@ -32,8 +32,8 @@
 //!    function), and a per-thread counter would be wrong anyway, because a goroutine
 //!    parks *inside* `send` and another goroutine then runs on the same thread. So the
 //!    decision is made by **code address**: the return address the shim was called
-//!    from is symbolized once (with inlined frames, from the line tables `cargo gosan`
-//!    makes sure exist) and classified by the innermost function's crate —
+//!    from is symbolized once (with inlined frames, from the debug info `cargo gosan`
+//!    makes sure exists) and classified by the innermost function's crate —
 //!    gosan's crates: ignore; `std`/`core`/`alloc` and gosan's own dependencies
 //!    (`corosensei`, `smallvec`, …) or a generic impl on a type parameter: ask the
 //!    caller (walk one frame-pointer frame up and classify that return address); any

@@ -19,14 +19,22 @@
 //!    for them; an `--extern gosan=…` shows the dependency) it adds LLVM's
 //!    ThreadSanitizer pass — `-Cllvm-args=-force-attribute=sanitize_thread
 //!    -Cpasses=forceattrs,tsan-module,tsan` — which turns every load, store, atomic
-//!    and `memcpy` into a call to a `__tsan_*` function, and line tables if the
-//!    profile has no debug info. gosan's own crates and every other dependency are
-//!    not instrumented. Every crate gets `-Cforce-frame-pointers=yes` (stacks in
+//!    and `memcpy` into a call to a `__tsan_*` function. Such a crate is also
+//!    compiled at opt-level 2 or more (below that, rustc reuses the uninstrumented
+//!    generic code of upstream crates — `Vec::push`, `AtomicBool::store` — instead
+//!    of instantiating it; debug assertions and overflow checks stay as the profile
+//!    had them), and with `limited` debug info, unstripped, when the profile has
+//!    none (telling gosan's inlined code from yours needs function names). gosan's
+//!    own crates and every other dependency are not instrumented; a crate that
+//!    depends on gosan without using it (so does not link it) is compiled again
+//!    uninstrumented, with a note. Every crate gets `-Cforce-frame-pointers=yes` (stacks in
 //!    reports are frame-pointer walks), and `gosan-instrument` gets its `tsan`
 //!    feature: the `__tsan_*` functions exported under their C names
 //!    (`gosan_instrument::tsan`), which feed gosan's FastTrack detector. The build
 //!    goes to `<target dir>/gosan` (unless `--target-dir` is given), so instrumented
-//!    and plain builds do not rebuild each other.
+//!    and plain builds do not rebuild each other; the wrapper also appends its
+//!    identity to `rustc -vV`, which cargo hashes into every artifact, so
+//!    instrumented artifacts are never mistaken for plain ones.
 //! 2. **Runs** the binaries with `GOSAN_RACE_MARKER` naming a fresh file: every gosan
 //!    run in them (`#[gosan::test]`, `#[gosan::main]`, and `gosan::run`/`check`
 //!    called from an ordinary `#[test]`) that finds a race, a deadlock, a leak or a
@@ -321,7 +329,8 @@ fn extra_rustc_flags(args: &[OsString], pkg: Option<&str>, primary: bool) -> Vec
     }
     if should_instrument(args, pkg, primary) {
         out.extend(TSAN_FLAGS.iter().map(OsString::from));
-        // Telling gosan's code from yours needs inlined-call info (line tables).
+        // Telling gosan's code from yours needs the names of inlined functions:
+        // `limited` debug info (line tables alone carry unqualified names).
         if matches!(
             codegen_opt(args, "debuginfo").as_deref(),
             None | Some("0" | "none")
@@ -329,7 +338,7 @@ fn extra_rustc_flags(args: &[OsString], pkg: Option<&str>, primary: bool) -> Vec
             out.push("-Cdebuginfo=limited".into());
         }
         // cargo's release profile strips debug info when it has none of its own;
-        // the line tables are needed at run time (the last -C strip wins).
+        // the debug info is needed at run time (the last -C strip wins).
         if has("strip=") {
             out.push("-Cstrip=none".into());
         }
