@@ -140,7 +140,7 @@ enum Cmd {
         args: Vec<OsString>,
     },
     /// Target-runner mode: runs BINARY ARGS with a fresh GOSAN_RACE_MARKER and exits 66
-    /// if a gosan run in it found something (use as CARGO_TARGET_<TRIPLE>_RUNNER =
+    /// if a gosan run in it found something (use as `CARGO_TARGET_<TRIPLE>_RUNNER` =
     /// "cargo-gosan gosan runner --", with RUSTC_WRAPPER=cargo-gosan to instrument).
     Runner {
         /// The binary to run, then its arguments.
