@@ -8,7 +8,7 @@
 //! Build time is bounded by reusing two target directories under the workspace's
 //! `target/cargo-gosan-it/` (the tool, and the instrumented example: gosan is compiled
 //! for it once per profile, dev and release) across every case; the cases run one at
-//! a time. About 3 minutes on two cores from scratch, 1 minute once built.
+//! a time. A few minutes on two cores from scratch, about a minute once built.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
