@@ -180,7 +180,7 @@ fn race_free_twins_exit_0_without_a_report() {
     let out = gosan_test("twin_");
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
-    assert!(t.contains("test result: ok. 6 passed"), "{t}");
+    assert!(t.contains("test result: ok. 7 passed"), "{t}");
     assert!(!t.contains("WARNING: DATA RACE"), "{t}");
 }
 

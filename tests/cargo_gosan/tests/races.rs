@@ -172,3 +172,30 @@ fn twin_heap_reuse() {
     }
     wg.wait();
 }
+
+/// `select!` (expanded inside this function), a timer and a context: the counter is
+/// ordered by the channel, and gosan's own code in the expansion is not mistaken for
+/// this test's.
+#[gosan::test]
+fn twin_select_timer_context() {
+    let (ctx, cancel) = gosan::context::with_cancel(&gosan::context::background());
+    let c = gosan::chan::<u64>(1);
+    let tx = c.clone();
+    gosan::go(move || {
+        bump_counter();
+        tx.send(1);
+    });
+    let mut got = 0;
+    loop {
+        gosan::select! {
+            recv(c) -> v => {
+                got += v.unwrap();
+                bump_counter();
+                cancel.cancel();
+            }
+            recv(ctx.done()) -> _ => break,
+            recv(gosan::time::after(std::time::Duration::from_secs(1))) -> _ => panic!("timeout"),
+        }
+    }
+    assert_eq!(got, 1);
+}
