@@ -1,20 +1,20 @@
 //! Plain Rust memory shared between goroutines: what `cargo gosan test` checks with
 //! compiler instrumentation, with no `Shared<T>` or annotation in sight.
 
-/// A counter two goroutines bump.
-pub static mut COUNTER: u64 = 0;
+/// Counters two goroutines bump, one per test (libtest runs tests on parallel threads).
+pub static mut COUNTERS: [u64; 8] = [0; 8];
 
-/// `COUNTER += 1`, unsynchronized: a read and a write of `COUNTER`.
-pub fn bump_counter() {
+/// `COUNTERS[i] += 1`, unsynchronized: a read and a write of `COUNTERS[i]`.
+pub fn bump_counter(i: usize) {
     // SAFETY: not safe at all when two goroutines call it without synchronization:
     // that is the data race the tests make the detector find.
-    unsafe { COUNTER += 1 }
+    unsafe { COUNTERS[i] += 1 }
 }
 
-/// The counter's value (a read).
-pub fn counter() -> u64 {
+/// Counter `i`'s value (a read).
+pub fn counter(i: usize) -> u64 {
     // SAFETY: a plain read; racy unless synchronized, as above.
-    unsafe { COUNTER }
+    unsafe { COUNTERS[i] }
 }
 
 /// A raw pointer that may cross goroutines (the user's `unsafe` promise).

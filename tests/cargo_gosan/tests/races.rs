@@ -2,7 +2,7 @@
 //! race-free twins (`twin_*`: exit 0, no report). Plain memory only: the detector
 //! sees it through compiler instrumentation.
 
-use cargo_gosan_example::{bump_counter, counter, store_slot, SendPtr, COUNTER};
+use cargo_gosan_example::{bump_counter, counter, store_slot, SendPtr};
 use gosan::sync::{Mutex, WaitGroup};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -14,7 +14,7 @@ fn racy_static_mut() {
     for _ in 0..2 {
         let d = done.clone();
         gosan::go(move || {
-            bump_counter();
+            bump_counter(0);
             d.send(());
         });
     }
@@ -48,13 +48,13 @@ fn racy_in_plain_run() {
         let done = gosan::chan::<()>(1);
         let d = done.clone();
         gosan::go(move || {
-            bump_counter();
+            bump_counter(1);
             d.send(());
         });
-        bump_counter();
+        bump_counter(1);
         done.recv();
     });
-    // `COUNTER += 1` is a read and a write: one report each.
+    // `COUNTERS[1] += 1` is a read and a write: one report each.
     assert!(!report.races.is_empty(), "{report}");
 }
 
@@ -64,12 +64,12 @@ fn twin_static_mut_chan() {
     let done = gosan::chan::<()>(0);
     let d = done.clone();
     gosan::go(move || {
-        bump_counter();
+        bump_counter(2);
         d.send(());
     });
     done.recv();
-    bump_counter();
-    assert!(counter() >= 2);
+    bump_counter(2);
+    assert!(counter(2) >= 2);
 }
 
 /// The counter under a gosan `Mutex`.
@@ -82,15 +82,14 @@ fn twin_static_mut_mutex() {
         let (m, w) = (m.clone(), wg.clone());
         gosan::go(move || {
             let _g = m.lock();
-            bump_counter();
+            bump_counter(3);
             drop(_g);
             w.done();
         });
     }
     wg.wait();
     let _g = m.lock();
-    // SAFETY: read under the lock every writer held.
-    assert!(unsafe { COUNTER } >= 3);
+    assert!(counter(3) >= 3); // under the lock every writer held
 }
 
 /// Distinct `Vec` elements through raw pointers, then a `WaitGroup` before the
@@ -120,13 +119,13 @@ fn twin_atomic_flag() {
     let ready = Arc::new(AtomicBool::new(false));
     let r = ready.clone();
     gosan::go(move || {
-        bump_counter();
+        bump_counter(4);
         r.store(true, Ordering::Release);
     });
     while !ready.load(Ordering::Acquire) {
         gosan::gosched();
     }
-    bump_counter();
+    bump_counter(4);
 }
 
 /// Values behind an `Arc` read by goroutines, dropped by whichever is last: `Arc`'s
@@ -182,7 +181,7 @@ fn twin_select_timer_context() {
     let c = gosan::chan::<u64>(1);
     let tx = c.clone();
     gosan::go(move || {
-        bump_counter();
+        bump_counter(5);
         tx.send(1);
     });
     let mut got = 0;
@@ -190,7 +189,7 @@ fn twin_select_timer_context() {
         gosan::select! {
             recv(c) -> v => {
                 got += v.unwrap();
-                bump_counter();
+                bump_counter(5);
                 cancel.cancel();
             }
             recv(ctx.done()) -> _ => break,

@@ -7,10 +7,10 @@ fn main() {
     let done = gosan::chan::<()>(0);
     let d = done.clone();
     gosan::go(move || {
-        bump_counter();
+        bump_counter(6);
         d.send(());
     });
-    bump_counter();
+    bump_counter(6);
     done.recv();
-    println!("counter = {}", counter());
+    println!("counter = {}", counter(6));
 }
