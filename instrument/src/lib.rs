@@ -61,6 +61,7 @@
 //! thread rule.
 
 mod borrow;
+pub mod tsan;
 
 use borrow::BorrowCell;
 use gosan_runtime::__private::race as rt;

@@ -33,6 +33,7 @@ mod chan;
 mod config;
 pub mod context;
 mod coro;
+mod instrumented;
 mod lock;
 mod overflow;
 mod panic_hook;
@@ -97,6 +98,15 @@ pub mod __private {
     /// The unwind payload of a Go fatal error (`fatal::throw`), for tests that catch
     /// one.
     pub use crate::fatal::FatalError;
+
+    /// The runtime side of compiler instrumentation, for `gosan-instrument`'s TSan
+    /// ABI shims (`cargo gosan`).
+    pub mod instrumented {
+        pub use crate::instrumented::*;
+    }
+
+    /// The file a runner reads to turn findings into exit 66 (`cargo gosan`).
+    pub use crate::run::RACE_MARKER_ENV;
 
     // Option parsing, for the fuzz targets.
     pub use crate::config::{parse_debug, parse_options};

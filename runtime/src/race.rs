@@ -420,7 +420,7 @@ impl RaceRun {
 
 /// An event of the running goroutine `g`.
 #[inline]
-fn on_cur<R>(f: impl FnOnce(&mut RaceRun, &G) -> R) -> Option<R> {
+pub(crate) fn on_cur<R>(f: impl FnOnce(&mut RaceRun, &G) -> R) -> Option<R> {
     sched::with_race(|c| {
         let g = c.cur?;
         Some(f(c.run, g))

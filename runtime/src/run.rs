@@ -64,6 +64,7 @@ pub fn check<F: Fn() + Send + Sync + 'static>(cfg: Config, iterations: usize, f:
         let g = f.clone();
         let (report, _) = run_once(&r, seed, &strategy, move || g());
         if !report.is_clean() {
+            mark_finding(&report);
             return report;
         }
         last = Some(report);
@@ -93,7 +94,9 @@ fn resolve_or_panic(cfg: &Config) -> Resolved {
 #[track_caller]
 fn run_resolved<F: FnOnce() + Send + 'static>(r: &Resolved, f: F) -> Report {
     let strategy = r.strategy.clone().unwrap_or(Strategy::Random);
-    run_once(r, r.seed, &strategy, f).0
+    let report = run_once(r, r.seed, &strategy, f).0;
+    mark_finding(&report);
+    report
 }
 
 #[track_caller]
@@ -251,27 +254,49 @@ pub fn test_check<F: Fn() + Send + Sync + 'static>(cfg: Config, iterations: usiz
     fail_test_on_finding(&report);
 }
 
-/// Environment variable naming a file where a test that found races appends one
-/// line. libtest decides a test binary's exit status (101 on failure), so a runner
-/// (`cargo gosan test`) that wants Go's `exit 66` for races sets this, and turns the
-/// binary's failure into 66 when the file is non-empty.
-pub(crate) const RACE_MARKER_ENV: &str = "GOSAN_RACE_MARKER";
+/// Environment variable naming a file where every run (`run`, `run_with`, `check`,
+/// and so `#[gosan::test]` and `#[gosan::main]`) that found a race, a deadlock, a
+/// leak or a lock-order inversion appends one line. libtest decides a test binary's
+/// exit status (101 on failure), and a plain `#[test]` may call `gosan::run` and look
+/// at the report itself, so a runner (`cargo gosan test`) that wants Go's `exit 66`
+/// sets this and exits 66 when the file is non-empty.
+pub const RACE_MARKER_ENV: &str = "GOSAN_RACE_MARKER";
+
+/// Appends one line to the [`RACE_MARKER_ENV`] file when it is set and `report` has
+/// a race, deadlock, leak or lock-order finding (the findings `go test -race` and
+/// `cargo gosan` turn into exit 66). Panics alone are not marked: they already fail
+/// the test or the process.
+fn mark_finding(report: &Report) {
+    let found = !report.races.is_empty()
+        || report.deadlock.is_some()
+        || !report.leaks.is_empty()
+        || !report.lock_order.is_empty();
+    if !found {
+        return;
+    }
+    let Some(path) = std::env::var_os(RACE_MARKER_ENV) else {
+        return;
+    };
+    use std::io::Write;
+    let name = std::thread::current().name().unwrap_or("?").to_string();
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = writeln!(
+            f,
+            "{name}: {} data race(s), {} deadlock, {} leaked goroutine(s), {} lock-order inversion(s)",
+            report.races.len(),
+            usize::from(report.deadlock.is_some()),
+            report.leaks.len(),
+            report.lock_order.len()
+        );
+    }
+}
 
 #[track_caller]
 fn fail_test_on_finding(report: &Report) {
-    if !report.races.is_empty() {
-        if let Some(path) = std::env::var_os(RACE_MARKER_ENV) {
-            use std::io::Write;
-            let name = std::thread::current().name().unwrap_or("?").to_string();
-            if let Ok(mut f) = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-            {
-                let _ = writeln!(f, "{name}: {} data race(s)", report.races.len());
-            }
-        }
-    }
     if !report.is_clean() {
         panic!("gosan found a problem:\n{report}");
     }
