@@ -22,7 +22,7 @@
 
 use crate::capture::{self, Pcs};
 use crate::sched::{self, GRef};
-use gosan_detector::hb::{AccessKind as HbKind, Engine, Race, SyncClock, Tid, Time};
+use gosan_detector::hb::{self, AccessKind as HbKind, Engine, Race, SyncClock, Tid, Time};
 use gosan_detector::report::AccessKind;
 use std::collections::{HashMap, HashSet};
 use std::panic::Location;
@@ -54,20 +54,6 @@ impl RaceClock {
             self.clock = SyncClock::new();
         }
         &mut self.clock
-    }
-}
-
-impl Drop for RaceClock {
-    fn drop(&mut self) {
-        let n = self.clock.clock().len();
-        if n > 0 {
-            let run = self.run;
-            sched::with_race_any(|r| {
-                if r.run == run {
-                    r.clock_entries = r.clock_entries.saturating_sub(n);
-                }
-            });
-        }
     }
 }
 
@@ -145,17 +131,22 @@ pub struct RaceRun {
     seen: HashSet<(usize, usize, usize, usize)>,
     history: bool,
     pub(crate) halt_on_error: bool,
-    /// Entries in the live goroutines' vector clocks (the detector's memory driver).
-    clock_entries: usize,
+    /// `hb::live_nodes()` when the run started: the run's clocks hold what is above.
+    nodes_at_start: usize,
 }
 
-/// Vector-clock entries (8 bytes each) the live goroutines may hold before the run's
-/// detector stops: every goroutine that synchronizes with a hub learns the hub's
-/// whole clock, so memory can grow with (goroutines × goroutines they know of). Past
-/// this the report says detection stopped, instead of the process running out of
-/// memory. Counts the clocks of live goroutines and of live sync objects (channel
-/// slots, mutexes, …) of the run: 64M entries ≈ 512 MiB.
+/// Vector-clock storage, in 8-byte entries, the run's clocks may hold before its
+/// detector stops: past this the report says detection stopped, instead of the
+/// process running out of memory. Clocks share their large part (`hb::tree`: a
+/// goroutine that synchronizes with a hub shares the hub's clock instead of copying
+/// it), so what is counted is the shared tree nodes alive, each once
+/// (`hb::live_nodes`, counted on the run's thread); the short per-clock deltas are
+/// bounded by `hb::clock::MAX_DELTA` entries per goroutine or sync object and not
+/// counted. 64M entries ≈ 512 MiB.
 pub const CLOCK_ENTRY_BUDGET: usize = 64 << 20;
+
+/// Bytes of one tree node with its allocation header, in 8-byte entries.
+const NODE_ENTRIES: usize = 280 / 8;
 
 fn kind(k: HbKind) -> AccessKind {
     match k {
@@ -183,13 +174,14 @@ impl RaceRun {
             seen: HashSet::new(),
             history,
             halt_on_error,
-            clock_entries: 0,
+            nodes_at_start: hb::live_nodes(),
         }
     }
 
     /// Why detection must stop now, if the clocks outgrew [`CLOCK_ENTRY_BUDGET`].
     pub(crate) fn over_budget(&self) -> Option<String> {
-        (self.clock_entries > CLOCK_ENTRY_BUDGET).then(|| {
+        let nodes = hb::live_nodes().saturating_sub(self.nodes_at_start);
+        (nodes * NODE_ENTRIES > CLOCK_ENTRY_BUDGET).then(|| {
             format!(
                 "race detection stopped: vector clocks of the live goroutines exceeded {} entries ({} MiB) with {} goroutines alive; races after this point are not reported",
                 CLOCK_ENTRY_BUDGET,
@@ -197,10 +189,6 @@ impl RaceRun {
                 self.engine.threads().running_count()
             )
         })
-    }
-
-    fn clock_len(&self, tid: Tid) -> usize {
-        self.engine.thread(tid).clock().len()
     }
 
     /// A goroutine `goid` was created by `parent` (`None`: main, or a timer).
@@ -211,7 +199,6 @@ impl RaceRun {
         creation: u32,
     ) -> Tid {
         let tid = self.engine.goroutine_created(parent);
-        self.clock_entries += self.clock_len(tid);
         let start = self.engine.thread(tid).clock().get(tid);
         let i = tid.index();
         if self.occupants.len() <= i {
@@ -223,7 +210,6 @@ impl RaceRun {
     }
 
     pub(crate) fn goroutine_finished(&mut self, tid: Tid, goid: u64) {
-        self.clock_entries = self.clock_entries.saturating_sub(self.clock_len(tid));
         self.engine.goroutine_finished(tid);
         if let Some(o) = self.origins.get_mut(&goid) {
             o.1 = false;
@@ -340,41 +326,28 @@ impl RaceRun {
         &mut self.engine
     }
 
-    /// `tid` acquires `clock`, keeping `clock_entries` in step.
+    /// `tid` acquires `clock`.
     fn acquire_sync(&mut self, tid: Tid, clock: &SyncClock) {
-        let before = self.clock_len(tid);
         self.engine.acquired(tid, clock);
-        self.clock_entries += self.clock_len(tid) - before;
     }
 
-    /// `tid` releases into `clock` (store, or merge), keeping `clock_entries` in step.
+    /// `tid` releases into `clock` (store, or merge).
     fn release_sync(&mut self, tid: Tid, clock: &mut SyncClock, merge: bool) {
-        let before = clock.clock().len();
         if merge {
             self.engine.released_merge(tid, clock);
         } else {
             self.engine.released(tid, clock);
         }
-        self.account(before, clock.clock().len());
     }
 
     /// `a` and `b` synchronize both ways (an unbuffered hand-off).
     pub(crate) fn exchange(&mut self, a: Tid, b: Tid) {
-        let before = self.clock_len(a) + self.clock_len(b);
         self.engine.exchanged(a, b);
-        let after = self.clock_len(a) + self.clock_len(b);
-        self.account(before, after);
     }
 
     pub(crate) fn acquire(&mut self, tid: Tid, c: &mut RaceClock) {
         let run = self.run;
         self.acquire_sync(tid, c.of_run(run));
-    }
-
-    /// Keeps `clock_entries` in step with a sync clock that went from `before` to
-    /// `after` entries.
-    fn account(&mut self, before: usize, after: usize) {
-        self.clock_entries = (self.clock_entries + after).saturating_sub(before);
     }
 
     pub(crate) fn release(&mut self, tid: Tid, c: &mut RaceClock) {
@@ -397,11 +370,7 @@ impl RaceRun {
     pub(crate) fn clock_into(&mut self, src: &mut RaceClock, dst: &mut RaceClock) {
         let run = self.run;
         let src = src.of_run(run).clone();
-        let dc = dst.of_run(run);
-        let before = dc.clock().len();
-        dc.join_from(&src);
-        let after = dc.clock().len();
-        self.account(before, after);
+        dst.of_run(run).join_from(&src);
     }
 
     fn addr_clock(&mut self, addr: u64) -> &mut SyncClock {

@@ -156,7 +156,10 @@ enum Slot {
 #[derive(Debug, Default)]
 pub struct Threads {
     slots: Vec<Slot>,
-    free: VecDeque<Tid>,
+    /// Free slots with their `published` value (a copy of the one in `slots`, so that
+    /// scanning for a reusable slot reads this queue sequentially instead of touching
+    /// one scattered `Slot` per candidate).
+    free: VecDeque<(Tid, Time)>,
     running: usize,
     reused: u64,
 }
@@ -174,7 +177,7 @@ impl Threads {
             Some(p) => {
                 let p = self.get_mut(p);
                 p.publish();
-                p.clock.clone()
+                p.clock.fork_copy()
             }
             None => VClock::new(),
         };
@@ -199,15 +202,19 @@ impl Threads {
     /// clock value, published so far)`.
     fn pick_slot(&mut self, inherited: &VClock) -> (Tid, Time, Time) {
         for _ in 0..self.free.len().min(REUSE_SCAN) {
-            let Some(tid) = self.free.pop_back() else {
+            let Some((tid, published)) = self.free.pop_back() else {
                 break;
             };
+            if inherited.get(tid) < published {
+                self.free.push_front((tid, published));
+                continue;
+            }
             match self.slots[tid.index()] {
-                Slot::Free { last, published } if inherited.get(tid) >= published => {
+                Slot::Free { last, published: p } => {
+                    debug_assert_eq!(p, published);
                     self.reused += 1;
                     return (tid, last + 1, published);
                 }
-                Slot::Free { .. } => self.free.push_front(tid),
                 Slot::Running(_) | Slot::Retired => {
                     unreachable!("hb: slot {tid} on the free list is not free")
                 }
@@ -234,7 +241,7 @@ impl Threads {
         debug_assert!(published <= last);
         self.running -= 1;
         self.slots[tid.index()] = if last < RETIRE_AT {
-            self.free.push_back(tid);
+            self.free.push_back((tid, published));
             Slot::Free { last, published }
         } else {
             Slot::Retired
