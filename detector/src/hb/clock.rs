@@ -182,7 +182,7 @@ impl fmt::Debug for Epoch {
 /// Two parts (callers never see which holds an entry; see the module docs):
 ///
 /// - a **delta**: up to [`MAX_DELTA`] entries as epochs `value@slot` sorted by slot,
-///   three of them without allocating. Each overrides the tree's value of its
+///   two of them without allocating. Each overrides the tree's value of its
 ///   slot and is strictly above it. A clock that knows few goroutines is a delta only;
 ///   a goroutine's own entry, which every release and fork ticks, lives here.
 /// - an optional shared **tree** (`tree.rs`): the values folded out of the delta when it
@@ -211,8 +211,9 @@ pub struct VClock {
 }
 
 /// Delta entries stored without allocating: a goroutine created by a parent that
-/// knows nobody else holds two (the parent's entry and its own).
-const INLINE: usize = 3;
+/// knows nobody else holds two (the parent's entry and its own). Two keep a clock in
+/// 40 bytes.
+const INLINE: usize = 2;
 
 /// A delta longer than this is folded into the tree.
 pub const MAX_DELTA: usize = 32;
@@ -221,7 +222,7 @@ pub const MAX_DELTA: usize = 32;
 /// ([`VClock::fork_copy`]), so that its children copy two entries, not its delta.
 const FORK_DELTA: usize = 2;
 
-const _: () = assert!(std::mem::size_of::<VClock>() <= 64);
+const _: () = assert!(std::mem::size_of::<VClock>() <= 40);
 
 /// Debug builds check every invariant of clocks whose delta is this short after each
 /// mutation.

@@ -63,7 +63,8 @@ fn count(delta: isize) {
 /// A tree node (see the module invariants).
 enum Node {
     Leaf([Time; LEAF]),
-    Inner([Option<Arc<Node>>; FAN]),
+    /// Its height (at least 1) and its children.
+    Inner(u32, [Option<Arc<Node>>; FAN]),
 }
 
 const _: () = assert!(std::mem::size_of::<Node>() <= 8 + 256);
@@ -74,28 +75,37 @@ impl Node {
         Arc::new(if height == 0 {
             Node::Leaf([0; LEAF])
         } else {
-            Node::Inner(std::array::from_fn(|_| None))
+            Node::Inner(height, std::array::from_fn(|_| None))
         })
     }
 
     /// An inner node whose first child is `child`.
     fn above(child: Arc<Node>) -> Arc<Node> {
         count(1);
+        let height = child.height() + 1;
         let mut children: [Option<Arc<Node>>; FAN] = std::array::from_fn(|_| None);
         children[0] = Some(child);
-        Arc::new(Node::Inner(children))
+        Arc::new(Node::Inner(height, children))
+    }
+
+    #[inline]
+    fn height(&self) -> u32 {
+        match self {
+            Node::Leaf(_) => 0,
+            Node::Inner(h, _) => *h,
+        }
     }
 
     fn children(&self) -> &[Option<Arc<Node>>; FAN] {
         match self {
-            Node::Inner(c) => c,
+            Node::Inner(_, c) => c,
             Node::Leaf(_) => unreachable!("hb: tree: a leaf above height 0"),
         }
     }
 
     fn children_mut(&mut self) -> &mut [Option<Arc<Node>>; FAN] {
         match self {
-            Node::Inner(c) => c,
+            Node::Inner(_, c) => c,
             Node::Leaf(_) => unreachable!("hb: tree: a leaf above height 0"),
         }
     }
@@ -103,7 +113,7 @@ impl Node {
     fn values_mut(&mut self) -> &mut [Time; LEAF] {
         match self {
             Node::Leaf(v) => v,
-            Node::Inner(_) => unreachable!("hb: tree: an inner node at height 0"),
+            Node::Inner(..) => unreachable!("hb: tree: an inner node at height 0"),
         }
     }
 }
@@ -114,7 +124,7 @@ impl Clone for Node {
         count(1);
         match self {
             Node::Leaf(v) => Node::Leaf(*v),
-            Node::Inner(c) => Node::Inner(c.clone()),
+            Node::Inner(h, c) => Node::Inner(*h, c.clone()),
         }
     }
 }
@@ -142,8 +152,8 @@ fn capacity(height: u32) -> usize {
 /// A persistent array of clock values indexed by slot, zero beyond what was set.
 #[derive(Clone)]
 pub(crate) struct Tree {
+    /// Its height is the tree's.
     root: Arc<Node>,
-    height: u32,
 }
 
 impl Tree {
@@ -155,24 +165,29 @@ impl Tree {
         }
         Tree {
             root: Node::empty(height),
-            height,
         }
+    }
+
+    /// Its height: it covers `LEAF · FAN^height` slots.
+    #[inline]
+    fn height(&self) -> u32 {
+        self.root.height()
     }
 
     /// Whether both are the same tree (not just equal values).
     #[inline]
     pub(crate) fn same(&self, other: &Tree) -> bool {
-        self.height == other.height && Arc::ptr_eq(&self.root, &other.root)
+        Arc::ptr_eq(&self.root, &other.root)
     }
 
     /// The value of `slot`.
     #[inline]
     pub(crate) fn get(&self, slot: usize) -> Time {
-        if slot >= capacity(self.height) {
+        if slot >= capacity(self.height()) {
             return 0;
         }
         let mut node = &*self.root;
-        for h in (1..=self.height).rev() {
+        for h in (1..=self.height()).rev() {
             match &node.children()[child_index(slot, h)] {
                 Some(c) => node = c,
                 None => return 0,
@@ -180,24 +195,23 @@ impl Tree {
         }
         match node {
             Node::Leaf(v) => v[slot & (LEAF - 1)],
-            Node::Inner(_) => unreachable!("hb: tree: an inner node at height 0"),
+            Node::Inner(..) => unreachable!("hb: tree: an inner node at height 0"),
         }
     }
 
     /// Grows the tree until it covers `slot` (the old root becomes child 0).
     fn grow_to(&mut self, slot: usize) {
-        while slot >= capacity(self.height) {
-            let old = std::mem::replace(&mut self.root, Node::empty(0));
-            self.root = Node::above(old);
-            self.height += 1;
+        while slot >= capacity(self.height()) {
+            self.root = Node::above(self.root.clone());
         }
     }
 
     /// Sets `slot` to `value`, copying the path to it where it is shared.
     pub(crate) fn set(&mut self, slot: usize, value: Time) {
         self.grow_to(slot);
+        let height = self.height();
         let mut node = Arc::make_mut(&mut self.root);
-        for h in (1..=self.height).rev() {
+        for h in (1..=height).rev() {
             let child =
                 node.children_mut()[child_index(slot, h)].get_or_insert_with(|| Node::empty(h - 1));
             node = Arc::make_mut(child);
@@ -212,15 +226,16 @@ impl Tree {
         if self.same(other) {
             return false;
         }
-        if other.height > self.height {
-            self.grow_to(capacity(other.height) - 1);
+        if other.height() > self.height() {
+            self.grow_to(capacity(other.height()) - 1);
         }
-        join_below(&mut self.root, self.height - other.height, &other.root)
+        let depth = self.height() - other.height();
+        join_below(&mut self.root, depth, &other.root)
     }
 
     /// Calls `f(slot, value)` for every non-zero value, in slot order.
     pub(crate) fn for_each(&self, mut f: impl FnMut(usize, Time)) {
-        walk(&self.root, self.height, 0, &mut f);
+        walk(&self.root, self.height(), 0, &mut f);
     }
 }
 
@@ -233,7 +248,7 @@ fn walk(node: &Node, height: u32, first: usize, f: &mut impl FnMut(usize, Time))
                 }
             }
         }
-        Node::Inner(children) => {
+        Node::Inner(_, children) => {
             let span = capacity(height - 1);
             for (i, c) in children.iter().enumerate() {
                 if let Some(c) = c {
@@ -298,7 +313,7 @@ fn join_node(a: &mut Arc<Node>, b: &Arc<Node>) -> bool {
             }
             true
         }
-        (Node::Inner(x), Node::Inner(y)) => {
+        (Node::Inner(_, x), Node::Inner(_, y)) => {
             let mut new: [Option<Arc<Node>>; FAN] = std::array::from_fn(|_| None);
             let (mut changed, mut all_theirs) = (false, true);
             for (i, (p, q)) in x.iter().zip(y).enumerate() {
@@ -354,10 +369,10 @@ mod tests {
     #[test]
     fn set_get_and_growth() {
         let mut t = Tree::covering(3);
-        assert_eq!(t.height, 0);
+        assert_eq!(t.height(), 0);
         t.set(3, 7);
         t.set(1_000_000, 9);
-        assert_eq!(t.height, 3);
+        assert_eq!(t.height(), 3);
         assert_eq!((t.get(3), t.get(1_000_000), t.get(999_999)), (7, 9, 0));
         assert_eq!(t.get(usize::MAX), 0);
         assert_eq!(model(&t), vec![(3, 7), (1_000_000, 9)]);
@@ -375,7 +390,7 @@ mod tests {
         b.set(14, 5);
         assert_eq!(
             live_nodes(),
-            before + 1 + a.height as usize,
+            before + 1 + a.height() as usize,
             "one path copied"
         );
         assert_eq!((a.get(14), b.get(14)), (1, 5));
