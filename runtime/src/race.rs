@@ -116,6 +116,32 @@ impl std::hash::Hasher for MixHasher {
 
 type MixMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<MixHasher>>;
 
+/// One goroutine that held a slot: 16 bytes, one per goroutine the run created.
+#[derive(Debug, Clone, Copy)]
+struct Occupant {
+    /// Its first own clock value (an epoch of the slot at or above it and below the
+    /// next occupant's is its).
+    start: Time,
+    /// Its creation site, and [`FINISHED`] once it returned.
+    site: u32,
+    goid: u64,
+}
+
+/// The bit of `Occupant::site` that says the goroutine finished.
+const FINISHED: u32 = 1 << 31;
+
+impl Occupant {
+    fn site(&self) -> u32 {
+        self.site & !FINISHED
+    }
+
+    fn running(&self) -> bool {
+        self.site & FINISHED == 0
+    }
+}
+
+const _: () = assert!(std::mem::size_of::<Occupant>() == 16);
+
 /// The detector state of one run.
 pub struct RaceRun {
     pub(crate) run: u64,
@@ -123,10 +149,9 @@ pub struct RaceRun {
     addr_clocks: MixMap<u64, SyncClock>,
     sites: Vec<Site>,
     site_index: MixMap<(usize, usize, u64), u32>,
-    /// Per goroutine slot: (first clock value, goroutine id) of each occupant.
-    occupants: Vec<Vec<(Time, u64)>>,
-    /// Goroutine id → (creation site id, still running).
-    origins: MixMap<u64, (u32, bool)>,
+    /// Per goroutine slot, each occupant in turn (indexed by slot rather than by
+    /// goroutine id, so a run's millionth goroutine costs what its tenth did).
+    occupants: Vec<Vec<Occupant>>,
     pub(crate) races: Vec<RawRace>,
     seen: HashSet<(usize, usize, usize, usize)>,
     history: bool,
@@ -169,7 +194,6 @@ impl RaceRun {
             }],
             site_index: MixMap::default(),
             occupants: Vec::new(),
-            origins: MixMap::default(),
             races: Vec::new(),
             seen: HashSet::new(),
             history,
@@ -204,15 +228,28 @@ impl RaceRun {
         if self.occupants.len() <= i {
             self.occupants.resize_with(i + 1, Vec::new);
         }
-        self.occupants[i].push((start, goid));
-        self.origins.insert(goid, (creation, true));
+        debug_assert_eq!(creation & FINISHED, 0, "more than 2^31 sites");
+        let occupants = &mut self.occupants[i];
+        if occupants.capacity() == 0 {
+            occupants.reserve_exact(1); // most slots never see a second occupant
+        }
+        occupants.push(Occupant {
+            start,
+            site: creation,
+            goid,
+        });
         tid
     }
 
     pub(crate) fn goroutine_finished(&mut self, tid: Tid, goid: u64) {
         self.engine.goroutine_finished(tid);
-        if let Some(o) = self.origins.get_mut(&goid) {
-            o.1 = false;
+        if let Some(o) = self
+            .occupants
+            .get_mut(tid.index())
+            .and_then(|v| v.last_mut())
+        {
+            debug_assert_eq!(o.goid, goid);
+            o.site |= FINISHED;
         }
     }
 
@@ -255,11 +292,12 @@ impl RaceRun {
         id
     }
 
-    fn goid_of(&self, tid: Tid, clock: Time) -> u64 {
+    /// The goroutine that made the event `clock@tid`.
+    fn occupant(&self, tid: Tid, clock: Time) -> Option<Occupant> {
         self.occupants
             .get(tid.index())
-            .and_then(|occ| occ.iter().rev().find(|(start, _)| *start <= clock))
-            .map_or(0, |&(_, goid)| goid)
+            .and_then(|occ| occ.iter().rev().find(|o| o.start <= clock))
+            .copied()
     }
 
     /// Records a race found by the current access (cold path).
@@ -269,6 +307,7 @@ impl RaceRun {
         &mut self,
         race: Race,
         size: u64,
+        cur_tid: Tid,
         cur_goid: u64,
         cur_site: u32,
         fp: usize,
@@ -288,13 +327,16 @@ impl RaceRun {
         if !self.seen.insert((a, b, c, d)) {
             return; // one report per distinct pair of sites
         }
-        let prev_goid = self.goid_of(race.previous_epoch.tid(), race.previous_epoch.clock());
+        let prev = self.occupant(race.previous_epoch.tid(), race.previous_epoch.clock());
+        let prev_goid = prev.map_or(0, |o| o.goid);
+        let cur = self
+            .occupants
+            .get(cur_tid.index())
+            .and_then(|v| v.last().copied());
         let mut origins = Vec::new();
-        for g in [cur_goid, prev_goid] {
-            if g > 1 && !origins.iter().any(|(id, _, _)| *id == g) {
-                if let Some(&(site, running)) = self.origins.get(&g) {
-                    origins.push((g, running, self.sites[site as usize].clone()));
-                }
+        for o in [cur, prev].into_iter().flatten() {
+            if o.goid > 1 && !origins.iter().any(|(id, _, _)| *id == o.goid) {
+                origins.push((o.goid, o.running(), self.sites[o.site() as usize].clone()));
             }
         }
         self.races.push(RawRace {
@@ -476,7 +518,7 @@ fn access_at(loc: &'static Location<'static>, addr: u64, size: u64, write: bool,
             r.engine().read(g.tid, addr, size, site, atomic)
         };
         if let Err(race) = res {
-            r.race_found(race, size, g.id, site, fp, g.lo, g.hi);
+            r.race_found(race, size, g.tid, g.id, site, fp, g.lo, g.hi);
         }
     });
 }
@@ -492,7 +534,7 @@ fn range_at(loc: &'static Location<'static>, addr: u64, len: u64, write: bool) {
             r.engine().read_range(g.tid, addr, len, site)
         };
         if let Err(race) = res {
-            r.race_found(race, len, g.id, site, fp, g.lo, g.hi);
+            r.race_found(race, len, g.tid, g.id, site, fp, g.lo, g.hi);
         }
     });
 }
