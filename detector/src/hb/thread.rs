@@ -5,13 +5,19 @@
 //! rule (Flanagan & Freund, PLDI 2009, Fig. 2): the child starts with the creator's
 //! clock (Go's "`go` statement happens before the goroutine starts"), then the creator
 //! ticks its own entry so that its later accesses are not ordered before the child.
+//! The child's clock is a copy-on-write snapshot of the creator's
+//! ([`VClock::fork_copy`]: the shared tree plus at most two delta entries), so a fork
+//! costs the same whether the creator knows ten goroutines or a million.
 //! Finishing creates no edge (Go's rule: goroutine exit synchronizes with nothing).
 //!
 //! # Slot reuse
 //!
 //! A run may create millions of goroutines; giving each its own slot would make every
 //! clock that ever heard of them millions of entries long. So a finished goroutine's
-//! slot goes on a free list, and a later goroutine may take it over. The rule:
+//! slot goes on a free list, and a later goroutine may take it over (free slots are
+//! offered in slot order, so goroutines created one after another get neighbouring
+//! slots and their entries share leaves of the clocks' shared trees, `tree.rs`). The
+//! rule:
 //!
 //! 1. **Counters never restart.** The new occupant of slot `t` starts with
 //!    `C[t] = last + 1`, where `last` is the previous occupant's final `C[t]`, so
