@@ -201,7 +201,6 @@ impl fmt::Debug for Epoch {
 /// Equality and `Hash` are semantic (the non-zero entries), whatever the split
 /// between delta and tree. `PartialOrd` is happens-before: `a < b` iff `a` happens
 /// strictly before `b`; `partial_cmp` is `None` for concurrent clocks.
-#[derive(Clone)]
 pub struct VClock {
     /// Sorted by slot, no zero value, each strictly above `base`'s value of its slot.
     delta: SmallVec<[Epoch; INLINE]>,
@@ -601,6 +600,24 @@ fn tick_overflow(tid: Tid) -> ! {
 impl Default for VClock {
     fn default() -> Self {
         VClock::new()
+    }
+}
+
+impl Clone for VClock {
+    fn clone(&self) -> Self {
+        VClock {
+            delta: self.delta.clone(),
+            base: self.base.clone(),
+            seen: self.seen.clone(),
+        }
+    }
+
+    /// Reuses the delta's buffer (a release into a sync object copies a whole clock
+    /// into the one the last release left there).
+    fn clone_from(&mut self, source: &Self) {
+        self.delta.clone_from(&source.delta);
+        self.base.clone_from(&source.base);
+        self.seen.clone_from(&source.seen);
     }
 }
 
