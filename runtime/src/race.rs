@@ -203,16 +203,26 @@ impl RaceRun {
     }
 
     /// Why detection must stop now, if the clocks outgrew [`CLOCK_ENTRY_BUDGET`].
+    /// Called at every scheduling point: one thread-local read when within budget.
+    #[inline]
     pub(crate) fn over_budget(&self) -> Option<String> {
         let nodes = hb::live_nodes().saturating_sub(self.nodes_at_start);
-        (nodes * NODE_ENTRIES > CLOCK_ENTRY_BUDGET).then(|| {
-            format!(
+        if nodes * NODE_ENTRIES > CLOCK_ENTRY_BUDGET {
+            self.over_budget_note()
+        } else {
+            None
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn over_budget_note(&self) -> Option<String> {
+        Some(format!(
                 "race detection stopped: vector clocks of the live goroutines exceeded {} entries ({} MiB) with {} goroutines alive; races after this point are not reported",
                 CLOCK_ENTRY_BUDGET,
                 (CLOCK_ENTRY_BUDGET * 8) >> 20,
                 self.engine.threads().running_count()
-            )
-        })
+            ))
     }
 
     /// A goroutine `goid` was created by `parent` (`None`: main, or a timer).

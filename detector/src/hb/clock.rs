@@ -434,12 +434,20 @@ impl VClock {
                             self.delta[i] = e;
                         }
                     }
-                    Err(i) => {
-                        if e.clock() > self.base_get(e.tid()) {
-                            self.delta.insert(i, e);
-                            inserted = true;
+                    Err(i) => match &mut self.base {
+                        Some(base) if e.clock() > base.get(e.tid().index()) => {
+                            if base.is_unique() && self.delta.len() >= MAX_DELTA {
+                                // Nobody shares our tree (a WaitGroup's clock that
+                                // `Done`s merge into): write it there, no delta to fold.
+                                base.set(e.tid().index(), e.clock());
+                            } else {
+                                self.delta.insert(i, e);
+                                inserted = true;
+                            }
                         }
-                    }
+                        Some(_) => {}
+                        None => unreachable!("hb: a clock without a tree merged by lookup"),
+                    },
                 }
             }
             if inserted {

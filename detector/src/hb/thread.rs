@@ -213,11 +213,12 @@ impl Threads {
                 break;
             };
             pos = t + 1;
-            let Slot::Free { last, published } = self.slots[t] else {
-                unreachable!("hb: slot {t} on the free list is not free")
-            };
             let tid = Tid::new(t as u32);
-            if inherited.get(tid) >= published {
+            if inherited.get(tid) >= self.free.published[t] {
+                let Slot::Free { last, published } = self.slots[t] else {
+                    unreachable!("hb: slot {t} on the free list is not free")
+                };
+                debug_assert_eq!(published, self.free.published[t]);
                 self.free.remove(t);
                 self.free.cursor = pos;
                 self.reused += 1;
@@ -246,7 +247,7 @@ impl Threads {
         debug_assert!(published <= last);
         self.running -= 1;
         self.slots[tid.index()] = if last < RETIRE_AT {
-            self.free.insert(tid.index());
+            self.free.insert(tid.index(), published);
             Slot::Free { last, published }
         } else {
             Slot::Retired
@@ -320,22 +321,29 @@ impl Threads {
 }
 
 /// The free slots: a bitmap, a summary bitmap of its non-zero words (so a scan skips
-/// 4096 busy slots per step), and the cursor where the next scan starts.
+/// 4096 busy slots per step), the cursor where the next scan starts, and each free
+/// slot's `published` value (indexed by slot: a scan reads 16 candidates per cache
+/// line instead of one scattered `Slot` each).
 #[derive(Debug, Default)]
 struct FreeSlots {
     bits: Vec<u64>,
+    published: Vec<Time>,
     summary: Vec<u64>,
     count: usize,
     cursor: usize,
 }
 
 impl FreeSlots {
-    fn insert(&mut self, slot: usize) {
+    fn insert(&mut self, slot: usize, published: Time) {
         let w = slot / 64;
         if self.bits.len() <= w {
             self.bits.resize(w + 1, 0);
             self.summary.resize(w / 64 + 1, 0);
         }
+        if self.published.len() <= slot {
+            self.published.resize(slot + 1, 0);
+        }
+        self.published[slot] = published;
         debug_assert_eq!(
             self.bits[w] & (1 << (slot % 64)),
             0,
@@ -477,7 +485,7 @@ mod tests {
         let mut f = FreeSlots::default();
         assert_eq!(f.next_from(0), None);
         for s in [3, 64, 4095, 4096, 70_000] {
-            f.insert(s);
+            f.insert(s, 0);
         }
         assert_eq!(f.count, 5);
         assert_eq!(f.next_from(0), Some(3));

@@ -26,12 +26,15 @@
 //! - Every node below an inner node at height `h` has height `h - 1`; leaves have
 //!   height 0. A missing child means "all zero".
 //! - A node reachable from more than one [`Arc`] is never mutated
-//!   ([`Arc::make_mut`] copies it first).
+//!   ([`make_mut`] copies it first).
+//! - No [`std::sync::Weak`] to a node is ever made (the type is private), so a
+//!   strong count of 1 means "unique".
 //! - [`live_nodes`] counts the nodes allocated and not yet freed on this thread (the
 //!   memory a run's clocks really hold, shared nodes once).
 
 use super::clock::Time;
 use std::cell::Cell;
+use std::sync::atomic::{fence, Ordering};
 use std::sync::Arc;
 
 /// log2 of [`LEAF`].
@@ -51,6 +54,7 @@ thread_local! {
 /// Tree nodes alive that were allocated on this thread, minus those freed on it: the
 /// shared clock storage a run holds (a deterministic run is one thread). Each node is
 /// about 280 bytes.
+#[inline]
 pub fn live_nodes() -> usize {
     LIVE.with(|l| l.get().max(0) as usize)
 }
@@ -135,6 +139,27 @@ impl Drop for Node {
     }
 }
 
+/// [`Arc::make_mut`] without its compare-and-swap when the node is unique (the
+/// common case on a clock's own path; the CAS, which guards against `Weak` upgrades
+/// this module never makes, cost more than the rest of a write).
+#[inline]
+fn make_mut(node: &mut Arc<Node>) -> &mut Node {
+    if Arc::strong_count(node) == 1 {
+        // Synchronizes with the `Release` decrement of the last other owner's drop,
+        // as `Arc::get_mut`'s `Acquire` does: its reads of the node happen before
+        // our writes.
+        fence(Ordering::Acquire);
+        // SAFETY: `node` is the only `Arc` to the allocation (strong count 1, and no
+        // `Weak` exists: module invariant), and we hold it mutably, so no other
+        // reference to the node can exist or be made while the returned borrow lives;
+        // `Arc::as_ptr` points to the live node, valid for writes like
+        // `Arc::get_mut`'s result.
+        unsafe { &mut *Arc::as_ptr(node).cast_mut() }
+    } else {
+        Arc::make_mut(node)
+    }
+}
+
 /// Index of `slot`'s child in an inner node at `height` (>= 1).
 #[inline]
 fn child_index(slot: usize, height: u32) -> usize {
@@ -174,6 +199,13 @@ impl Tree {
         self.root.height()
     }
 
+    /// Whether no other tree shares the root (then [`Tree::set`] copies only the
+    /// inner nodes it reaches that are shared).
+    #[inline]
+    pub(crate) fn is_unique(&self) -> bool {
+        Arc::strong_count(&self.root) == 1
+    }
+
     /// Whether both are the same tree (not just equal values).
     #[inline]
     pub(crate) fn same(&self, other: &Tree) -> bool {
@@ -210,11 +242,11 @@ impl Tree {
     pub(crate) fn set(&mut self, slot: usize, value: Time) {
         self.grow_to(slot);
         let height = self.height();
-        let mut node = Arc::make_mut(&mut self.root);
+        let mut node = make_mut(&mut self.root);
         for h in (1..=height).rev() {
             let child =
                 node.children_mut()[child_index(slot, h)].get_or_insert_with(|| Node::empty(h - 1));
-            node = Arc::make_mut(child);
+            node = make_mut(child);
         }
         node.values_mut()[slot & (LEAF - 1)] = value;
     }
@@ -268,12 +300,12 @@ fn join_below(node: &mut Arc<Node>, depth: u32, other: &Arc<Node>) -> bool {
     let mut child = match &node.children()[0] {
         Some(c) => c.clone(),
         None => {
-            Arc::make_mut(node).children_mut()[0] = Some(chain(depth - 1, other));
+            make_mut(node).children_mut()[0] = Some(chain(depth - 1, other));
             return true;
         }
     };
     if join_below(&mut child, depth - 1, other) {
-        Arc::make_mut(node).children_mut()[0] = Some(child);
+        make_mut(node).children_mut()[0] = Some(child);
         true
     } else {
         false
@@ -308,7 +340,7 @@ fn join_node(a: &mut Arc<Node>, b: &Arc<Node>) -> bool {
                 *a = b.clone();
                 return true;
             }
-            for (p, q) in Arc::make_mut(a).values_mut().iter_mut().zip(y) {
+            for (p, q) in make_mut(a).values_mut().iter_mut().zip(y) {
                 *p = (*p).max(*q);
             }
             true
@@ -344,7 +376,7 @@ fn join_node(a: &mut Arc<Node>, b: &Arc<Node>) -> bool {
                 *a = b.clone();
                 return true;
             }
-            let children = Arc::make_mut(a).children_mut();
+            let children = make_mut(a).children_mut();
             for (slot, c) in children.iter_mut().zip(new) {
                 if c.is_some() {
                     *slot = c;
