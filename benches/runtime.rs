@@ -2,7 +2,7 @@
 //! the detector off, and again with it on (`*_race`), plus `shared_race` (a
 //! `Shared<u64>` read+write pair under the detector) and `rss_100k_race` (peak RSS in
 //! KiB of a run holding 100,000 blocked goroutines, detector on; run last, since peak
-//! RSS only grows). `benches/compare.sh` runs these and the equivalent Go programs
+//! RSS only grows: for a number that is its own, run it alone, as `compare.sh` does). `benches/compare.sh` runs these and the equivalent Go programs
 //! (`benches/go/`, with and without `-race`, at `GOMAXPROCS=1`) side by side and
 //! prints the ratios.
 //!
