@@ -26,7 +26,7 @@
 //! - Every node below an inner node at height `h` has height `h - 1`; leaves have
 //!   height 0. A missing child means "all zero".
 //! - A node reachable from more than one [`Arc`] is never mutated
-//!   ([`make_mut`] copies it first).
+//!   (`make_mut` copies it first).
 //! - No [`std::sync::Weak`] to a node is ever made (the type is private), so a
 //!   strong count of 1 means "unique".
 //! - [`live_nodes`] counts the nodes allocated and not yet freed on this thread (the
