@@ -146,12 +146,9 @@ fn hundred_thousand_live_goroutines() {
     });
     assert!(r.is_clean(), "{r}");
     // Every goroutine here synchronizes with main (a hub), so each learns main's
-    // whole vector clock: the detector stops at its memory budget and says so.
-    assert_eq!(r.notes.len(), 1, "{r}");
-    assert!(r.notes[0].starts_with("race detection stopped"), "{r}");
-    assert!(r
-        .to_string()
-        .contains("gosan: note: race detection stopped"));
+    // whole vector clock; the clocks share it (detector/src/hb/tree.rs) instead of
+    // copying it, so the detector stays within its memory budget and keeps going.
+    assert!(r.notes.is_empty(), "{r}");
 }
 
 #[test]

@@ -31,6 +31,13 @@
 //! also checks that slot reuse neither hides nor invents races; the test asserts that
 //! reuse happened and that accesses were compared against earlier accesses made by a
 //! previous occupant of the same slot, both racing and not.
+//!
+//! Besides 5000 short traces (a few goroutines, a few words), long traces with
+//! thousands of goroutines and a hub pattern (one goroutine waits for thousands, then
+//! forks thousands that reuse their slots) make clocks know more goroutines than a
+//! delta holds, so the shared trees of `hb/tree.rs` are forked, released, joined and
+//! remembered (`seen`) under comparison too; the tests count the compared accesses
+//! made by goroutines whose clock holds a tree.
 
 use gosan_detector::hb::{AccessKind, Engine, Epoch, SyncClock, Tid};
 use std::collections::{HashMap, HashSet};
@@ -118,6 +125,8 @@ struct Goroutine {
 #[derive(Default, Debug)]
 struct Stats {
     traces: u64,
+    /// Goroutines created in all traces.
+    created: u64,
     accesses: u64,
     compared: u64,
     races: u64,
@@ -126,18 +135,26 @@ struct Stats {
     /// a slot that now holds another goroutine: racing / not racing against it.
     cross_occupant_race: u64,
     cross_occupant_ordered: u64,
+    /// Compared accesses made by a goroutine whose clock holds a shared tree (it knew
+    /// more goroutines than fit in a clock's delta).
+    tree_compared: u64,
+    /// Most goroutine slots any trace used at once.
+    max_slots: usize,
 }
 
 const BASE: u64 = 0x1000;
-/// Words the traces touch.
+/// Words the short traces touch.
 const WORDS: usize = 4;
-/// Bytes the traces touch.
-const SPAN: u64 = 8 * WORDS as u64;
+/// Goroutines alive at once in the short traces.
 const MAX_LIVE: usize = 5;
 const LOCKS: usize = 3;
 
 struct Trace {
     seed: u64,
+    /// Words the trace touches, from `BASE` on.
+    words: usize,
+    /// Most goroutines alive at once (random forks beyond it are skipped).
+    max_live: usize,
     engine: Engine,
     gs: Vec<Goroutine>,
     live: Vec<usize>,
@@ -153,8 +170,14 @@ struct Trace {
 
 impl Trace {
     fn new(seed: u64) -> Self {
+        Self::with_shape(seed, WORDS, MAX_LIVE)
+    }
+
+    fn with_shape(seed: u64, words: usize, max_live: usize) -> Self {
         let mut t = Trace {
             seed,
+            words,
+            max_live,
             engine: Engine::new(),
             gs: Vec::new(),
             live: Vec::new(),
@@ -187,6 +210,7 @@ impl Trace {
         if self.occupant.insert(slot, g).is_some() {
             stats.reuses += 1;
         }
+        stats.created += 1;
         self.gs.push(Goroutine {
             slot,
             vc,
@@ -206,6 +230,8 @@ impl Trace {
             self.gs[g].final_vc = Some(self.gs[g].vc.clone());
             self.joinable.push(g);
         }
+        // A finished goroutine never acts again (long traces keep thousands).
+        self.gs[g].vc = Vc::new();
         self.engine.goroutine_finished(slot);
         self.live.retain(|&x| x != g);
     }
@@ -283,6 +309,9 @@ impl Trace {
 
         if compare {
             stats.compared += 1;
+            if self.engine.thread(slot).clock().has_tree() {
+                stats.tree_compared += 1;
+            }
             let ctx = || {
                 format!(
                     "seed {:#x}, step {}: {kind:?} of {len} bytes at {addr:#x} by goroutine {g} (slot {slot}, epoch {epoch}); reference partners {racing:?}",
@@ -354,20 +383,26 @@ impl Trace {
         }
     }
 
+    /// Bytes the trace touches.
+    fn span(&self) -> u64 {
+        8 * self.words as u64
+    }
+
     fn random_access(&mut self, rng: &mut SplitMix64, g: usize, stats: &mut Stats) {
         let (addr, len) = match rng.below(10) {
             // Aligned whole words: the common case.
-            0..=5 => (BASE + 8 * rng.below(WORDS) as u64, 8),
+            0..=5 => (BASE + 8 * rng.below(self.words) as u64, 8),
             // Aligned sub-word fields.
             6..=8 => {
                 let size = rng.pick(&[1u64, 2, 4]);
                 let offset = size * rng.below((8 / size) as usize) as u64;
-                (BASE + 8 * rng.below(WORDS) as u64 + offset, size)
+                (BASE + 8 * rng.below(self.words) as u64 + offset, size)
             }
             // Unaligned ranges, possibly crossing words.
             _ => {
-                let start = rng.below(SPAN as usize - 1) as u64;
-                let len = 1 + rng.below(12.min(SPAN - start) as usize) as u64;
+                let span = self.span();
+                let start = rng.below(span as usize - 1) as u64;
+                let len = 1 + rng.below(12.min(span - start) as usize) as u64;
                 (BASE + start, len)
             }
         };
@@ -392,7 +427,7 @@ impl Trace {
         let g = rng.pick(&self.live);
         match event {
             // Fork (now and then a fresh root instead).
-            0 if self.live.len() < MAX_LIVE => {
+            0 if self.live.len() < self.max_live => {
                 let parent = if rng.chance(5) { None } else { Some(g) };
                 self.create(parent, stats);
             }
@@ -408,8 +443,9 @@ impl Trace {
             5 => self.acquire(g, rng.below(LOCKS)),
             6 => self.random_access(rng, g, stats),
             7 => {
-                let start = rng.below(SPAN as usize) as u64;
-                let len = 1 + rng.below((SPAN - start) as usize) as u64;
+                let span = self.span();
+                let start = rng.below(span as usize) as u64;
+                let len = 1 + rng.below((span - start) as usize) as u64;
                 self.freed(BASE + start, len);
             }
             _ => self.random_access(rng, g, stats),
@@ -544,4 +580,147 @@ fn reused_slot_keeps_both_occupants_visible_to_others() {
     assert_eq!(race.previous_site, 2, "the old occupant's write");
     assert_eq!(race.previous_epoch.tid(), new);
     assert!(race.previous_epoch.clock() < e.thread(new).epoch().clock());
+}
+
+/// Runs `count` random traces of `steps` steps each over `words` words with at most
+/// `max_live` goroutines alive, with weights drawn from `profiles`.
+fn random_traces(
+    base_seed: u64,
+    count: u64,
+    steps: usize,
+    (words, max_live): (usize, usize),
+    profiles: &[[u64; 8]],
+    stats: &mut Stats,
+) {
+    for i in 0..count {
+        let seed = base_seed ^ i;
+        let mut rng = SplitMix64(seed);
+        let weights = profiles[rng.below(profiles.len())];
+        let mut trace = Trace::with_shape(seed, words, max_live);
+        for _ in 0..steps {
+            trace.random_step(&mut rng, &weights, stats);
+        }
+        stats.traces += 1;
+        stats.max_slots = stats.max_slots.max(trace.engine.threads().slot_count());
+    }
+}
+
+/// Long traces (thousands of goroutines each, dozens alive at once, many slots reused)
+/// in which goroutines learn about more goroutines than a clock's delta holds, so
+/// their clocks fold into shared trees that forks, releases and joins then share.
+#[test]
+fn long_traces_with_thousands_of_goroutines_agree() {
+    let mut stats = Stats::default();
+    random_traces(
+        0x1096_7ACE_0000_0000,
+        8,
+        30_000,
+        (32, 32),
+        &PROFILES[..2],
+        &mut stats,
+    );
+    eprintln!("hb differential (long traces): {stats:?}");
+    assert!(
+        stats.created > 20_000 && stats.max_slots > 1_000,
+        "{stats:?}"
+    );
+    assert!(stats.reuses > 5_000, "{stats:?}");
+    assert!(stats.tree_compared > 20_000, "{stats:?}");
+    assert!(
+        stats.races > 5_000 && stats.compared - stats.races > 20_000,
+        "{stats:?}"
+    );
+    assert!(
+        stats.cross_occupant_race > 50 && stats.cross_occupant_ordered > 40,
+        "{stats:?}"
+    );
+}
+
+/// The hub pattern: one goroutine forks up to thousands of goroutines at once, each
+/// writes or reads its own word (now and then any word) and, nearly always, calls
+/// `Done` on a WaitGroup (a release-merge) before finishing; the hub waits (acquires),
+/// sometimes joins finished ones directly, reads what they wrote, and forks the next
+/// round, whose goroutines reuse the slots of those it waited for and touch the words
+/// the previous round wrote. A bystander that synchronizes with the hub only now and
+/// then races with both rounds; a goroutine that skipped `Done` races with the next
+/// round. Sometimes a child of the hub becomes the next hub, so forks start from a
+/// clock that shares the old hub's tree.
+#[test]
+fn hub_joins_thousands_then_forks_thousands_agree() {
+    const HUB_WORDS: usize = 2048;
+    let mut stats = Stats::default();
+    for i in 0..3u64 {
+        let seed = 0x4B0B_0000_0000_0000 ^ i;
+        let mut rng = SplitMix64(seed);
+        let mut t = Trace::with_shape(seed, HUB_WORDS, usize::MAX);
+        let bystander = t.create(Some(0), &mut stats);
+        let mut hub = 0;
+        let mut offset = 0;
+        for _round in 0..6 {
+            let k = [50, 400, 2500][rng.below(3)];
+            let children: Vec<usize> = (0..k).map(|_| t.create(Some(hub), &mut stats)).collect();
+            for (n, &c) in children.iter().enumerate() {
+                t.step += 1;
+                let word = if rng.chance(90) {
+                    (offset + n) % HUB_WORDS
+                } else {
+                    rng.below(HUB_WORDS)
+                };
+                let kind = if rng.chance(50) {
+                    AccessKind::Write
+                } else {
+                    AccessKind::Read
+                };
+                t.access(c, BASE + 8 * word as u64, 8, kind, &mut stats);
+                if rng.chance(3) {
+                    t.random_access(&mut rng, c, &mut stats);
+                }
+                if rng.chance(97) {
+                    t.release(c, 0, true); // wg.Done
+                }
+                t.finish(c, rng.chance(20));
+            }
+            t.step += 1;
+            t.acquire(hub, 0); // wg.Wait
+            for _ in 0..rng.below(5) {
+                let f = rng.pick(&t.joinable);
+                t.join(hub, f);
+            }
+            for _ in 0..10 {
+                let word = rng.below(HUB_WORDS);
+                t.access(hub, BASE + 8 * word as u64, 8, AccessKind::Read, &mut stats);
+            }
+            if rng.chance(50) {
+                t.random_access(&mut rng, bystander, &mut stats);
+            } else {
+                // A hand-off both ways through locks 1 and 2.
+                t.release(bystander, 1, false);
+                t.acquire(hub, 1);
+                t.release(hub, 2, false);
+                t.acquire(bystander, 2);
+            }
+            if rng.chance(40) {
+                let next = t.create(Some(hub), &mut stats);
+                if hub != 0 {
+                    t.finish(hub, false);
+                }
+                hub = next;
+            }
+            offset += k;
+        }
+        stats.traces += 1;
+        stats.max_slots = stats.max_slots.max(t.engine.threads().slot_count());
+    }
+    eprintln!("hb differential (hub): {stats:?}");
+    assert!(stats.max_slots > 2_048, "a tree of height 2: {stats:?}");
+    assert!(stats.reuses > 1_000, "{stats:?}");
+    assert!(stats.tree_compared > 1_000, "{stats:?}");
+    assert!(
+        stats.races > 10 && stats.compared - stats.races > 1_000,
+        "{stats:?}"
+    );
+    assert!(
+        stats.cross_occupant_race > 0 && stats.cross_occupant_ordered > 100,
+        "{stats:?}"
+    );
 }

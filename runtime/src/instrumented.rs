@@ -107,7 +107,7 @@ pub fn access(fp: usize, addr: u64, size: u64, write: bool, atomic: bool) {
         };
         if let Err(race) = res {
             // SAFETY: as for `site` above.
-            unsafe { r.race_found(race, size, g.id, site, fp, g.lo, g.hi) };
+            unsafe { r.race_found(race, size, g.tid, g.id, site, fp, g.lo, g.hi) };
         }
     });
 }
@@ -131,7 +131,7 @@ pub fn range(fp: usize, addr: u64, len: u64, write: bool) {
         };
         if let Err(race) = res {
             // SAFETY: as for `site` above.
-            unsafe { r.race_found(race, len, g.id, site, fp, g.lo, g.hi) };
+            unsafe { r.race_found(race, len, g.tid, g.id, site, fp, g.lo, g.hi) };
         }
     });
 }

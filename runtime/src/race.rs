@@ -25,7 +25,7 @@
 
 use crate::capture::{self, Pcs};
 use crate::sched::{self, GRef, G};
-use gosan_detector::hb::{Engine, Race, SyncClock, Tid, Time};
+use gosan_detector::hb::{self, Engine, Race, SyncClock, Tid, Time};
 use gosan_detector::AccessKind;
 use std::collections::{HashMap, HashSet};
 use std::panic::Location;
@@ -57,20 +57,6 @@ impl RaceClock {
             self.clock = SyncClock::new();
         }
         &mut self.clock
-    }
-}
-
-impl Drop for RaceClock {
-    fn drop(&mut self) {
-        let n = self.clock.clock().len();
-        if n > 0 {
-            let run = self.run;
-            on_run(|r| {
-                if r.run == run {
-                    r.clock_entries = r.clock_entries.saturating_sub(n);
-                }
-            });
-        }
     }
 }
 
@@ -133,6 +119,32 @@ impl std::hash::Hasher for MixHasher {
 
 type MixMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<MixHasher>>;
 
+/// One goroutine that held a slot: 16 bytes, one per goroutine the run created.
+#[derive(Debug, Clone, Copy)]
+struct Occupant {
+    /// Its first own clock value (an epoch of the slot at or above it and below the
+    /// next occupant's is its).
+    start: Time,
+    /// Its creation site, and [`FINISHED`] once it returned.
+    site: u32,
+    goid: u64,
+}
+
+/// The bit of `Occupant::site` that says the goroutine finished.
+const FINISHED: u32 = 1 << 31;
+
+impl Occupant {
+    fn site(&self) -> u32 {
+        self.site & !FINISHED
+    }
+
+    fn running(&self) -> bool {
+        self.site & FINISHED == 0
+    }
+}
+
+const _: () = assert!(std::mem::size_of::<Occupant>() == 16);
+
 /// The detector state of one run.
 pub(crate) struct RaceRun {
     pub(crate) run: u64,
@@ -140,25 +152,29 @@ pub(crate) struct RaceRun {
     addr_clocks: MixMap<u64, SyncClock>,
     sites: Vec<Site>,
     site_index: MixMap<(usize, usize, u64), u32>,
-    /// Per goroutine slot: (first clock value, goroutine id) of each occupant.
-    occupants: Vec<Vec<(Time, u64)>>,
-    /// Goroutine id → (creation site id, still running).
-    origins: MixMap<u64, (u32, bool)>,
+    /// Per goroutine slot, each occupant in turn (indexed by slot rather than by
+    /// goroutine id, so a run's millionth goroutine costs what its tenth did).
+    occupants: Vec<Vec<Occupant>>,
     pub(crate) races: Vec<RawRace>,
     seen: HashSet<(usize, usize, usize, usize)>,
     history: bool,
     pub(crate) halt_on_error: bool,
-    /// Entries in the live goroutines' vector clocks (the detector's memory driver).
-    clock_entries: usize,
+    /// `hb::live_nodes()` when the run started: the run's clocks hold what is above.
+    nodes_at_start: usize,
 }
 
-/// Vector-clock entries (8 bytes each) the live goroutines may hold before the run's
-/// detector stops: every goroutine that synchronizes with a hub learns the hub's
-/// whole clock, so memory can grow with (goroutines × goroutines they know of). Past
-/// this the report says detection stopped, instead of the process running out of
-/// memory. Counts the clocks of live goroutines and of live sync objects (channel
-/// slots, mutexes, …) of the run: 64M entries ≈ 512 MiB.
+/// Vector-clock storage, in 8-byte entries, the run's clocks may hold before its
+/// detector stops: past this the report says detection stopped, instead of the
+/// process running out of memory. Clocks share their large part (`hb::tree`: a
+/// goroutine that synchronizes with a hub shares the hub's clock instead of copying
+/// it), so what is counted is the shared tree nodes alive, each once
+/// (`hb::live_nodes`, counted on the run's thread); the short per-clock deltas are
+/// bounded by `hb::clock::MAX_DELTA` entries per goroutine or sync object and not
+/// counted. 64M entries ≈ 512 MiB.
 pub(crate) const CLOCK_ENTRY_BUDGET: usize = 64 << 20;
+
+/// Bytes of one tree node with its allocation header, in 8-byte entries.
+const NODE_ENTRIES: usize = 280 / 8;
 
 impl RaceRun {
     pub(crate) fn new(history: bool, halt_on_error: bool) -> RaceRun {
@@ -172,29 +188,35 @@ impl RaceRun {
             }],
             site_index: MixMap::default(),
             occupants: Vec::new(),
-            origins: MixMap::default(),
             races: Vec::new(),
             seen: HashSet::new(),
             history,
             halt_on_error,
-            clock_entries: 0,
+            nodes_at_start: hb::live_nodes(),
         }
     }
 
     /// Why detection must stop now, if the clocks outgrew [`CLOCK_ENTRY_BUDGET`].
+    /// Called at every scheduling point: one thread-local read when within budget.
+    #[inline]
     pub(crate) fn over_budget(&self) -> Option<String> {
-        (self.clock_entries > CLOCK_ENTRY_BUDGET).then(|| {
-            format!(
+        let nodes = hb::live_nodes().saturating_sub(self.nodes_at_start);
+        if nodes * NODE_ENTRIES > CLOCK_ENTRY_BUDGET {
+            self.over_budget_note()
+        } else {
+            None
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn over_budget_note(&self) -> Option<String> {
+        Some(format!(
                 "race detection stopped: vector clocks of the live goroutines exceeded {} entries ({} MiB) with {} goroutines alive; races after this point are not reported",
                 CLOCK_ENTRY_BUDGET,
                 (CLOCK_ENTRY_BUDGET * 8) >> 20,
                 self.engine.threads().running_count()
-            )
-        })
-    }
-
-    fn clock_len(&self, tid: Tid) -> usize {
-        self.engine.thread(tid).clock().len()
+            ))
     }
 
     /// A goroutine `goid` was created by `parent` (`None`: main, or a timer).
@@ -205,22 +227,33 @@ impl RaceRun {
         creation: u32,
     ) -> Tid {
         let tid = self.engine.goroutine_created(parent);
-        self.clock_entries += self.clock_len(tid);
         let start = self.engine.thread(tid).clock().get(tid);
         let i = tid.index();
         if self.occupants.len() <= i {
             self.occupants.resize_with(i + 1, Vec::new);
         }
-        self.occupants[i].push((start, goid));
-        self.origins.insert(goid, (creation, true));
+        debug_assert_eq!(creation & FINISHED, 0, "more than 2^31 sites");
+        let occupants = &mut self.occupants[i];
+        if occupants.capacity() == 0 {
+            occupants.reserve_exact(1); // most slots never see a second occupant
+        }
+        occupants.push(Occupant {
+            start,
+            site: creation,
+            goid,
+        });
         tid
     }
 
     pub(crate) fn goroutine_finished(&mut self, tid: Tid, goid: u64) {
-        self.clock_entries = self.clock_entries.saturating_sub(self.clock_len(tid));
         self.engine.goroutine_finished(tid);
-        if let Some(o) = self.origins.get_mut(&goid) {
-            o.1 = false;
+        if let Some(o) = self
+            .occupants
+            .get_mut(tid.index())
+            .and_then(|v| v.last_mut())
+        {
+            debug_assert_eq!(o.goid, goid);
+            o.site |= FINISHED;
         }
     }
 
@@ -271,11 +304,12 @@ impl RaceRun {
         id
     }
 
-    fn goid_of(&self, tid: Tid, clock: Time) -> u64 {
+    /// The goroutine that made the event `clock@tid`.
+    fn occupant(&self, tid: Tid, clock: Time) -> Option<Occupant> {
         self.occupants
             .get(tid.index())
-            .and_then(|occ| occ.iter().rev().find(|(start, _)| *start <= clock))
-            .map_or(0, |&(_, goid)| goid)
+            .and_then(|occ| occ.iter().rev().find(|o| o.start <= clock))
+            .copied()
     }
 
     /// Records a race found by the current access (cold path).
@@ -289,6 +323,7 @@ impl RaceRun {
         &mut self,
         race: Race,
         size: u64,
+        cur_tid: Tid,
         cur_goid: u64,
         cur_site: u32,
         fp: usize,
@@ -308,13 +343,16 @@ impl RaceRun {
         if !self.seen.insert((a, b, c, d)) {
             return; // one report per distinct pair of sites
         }
-        let prev_goid = self.goid_of(race.previous_epoch.tid(), race.previous_epoch.clock());
+        let prev = self.occupant(race.previous_epoch.tid(), race.previous_epoch.clock());
+        let prev_goid = prev.map_or(0, |o| o.goid);
+        let cur = self
+            .occupants
+            .get(cur_tid.index())
+            .and_then(|v| v.last().copied());
         let mut origins = Vec::new();
-        for g in [cur_goid, prev_goid] {
-            if g > 1 && !origins.iter().any(|(id, _, _)| *id == g) {
-                if let Some(&(site, running)) = self.origins.get(&g) {
-                    origins.push((g, running, self.sites[site as usize].clone()));
-                }
+        for o in [cur, prev].into_iter().flatten() {
+            if o.goid > 1 && !origins.iter().any(|(id, _, _)| *id == o.goid) {
+                origins.push((o.goid, o.running(), self.sites[o.site() as usize].clone()));
             }
         }
         self.races.push(RawRace {
@@ -347,41 +385,28 @@ impl RaceRun {
         &mut self.engine
     }
 
-    /// `tid` acquires `clock`, keeping `clock_entries` in step.
+    /// `tid` acquires `clock`.
     fn acquire_sync(&mut self, tid: Tid, clock: &SyncClock) {
-        let before = self.clock_len(tid);
         self.engine.acquired(tid, clock);
-        self.clock_entries += self.clock_len(tid) - before;
     }
 
-    /// `tid` releases into `clock` (store, or merge), keeping `clock_entries` in step.
+    /// `tid` releases into `clock` (store, or merge).
     fn release_sync(&mut self, tid: Tid, clock: &mut SyncClock, merge: bool) {
-        let before = clock.clock().len();
         if merge {
             self.engine.released_merge(tid, clock);
         } else {
             self.engine.released(tid, clock);
         }
-        self.account(before, clock.clock().len());
     }
 
     /// `a` and `b` synchronize both ways (an unbuffered hand-off).
     pub(crate) fn exchange(&mut self, a: Tid, b: Tid) {
-        let before = self.clock_len(a) + self.clock_len(b);
         self.engine.exchanged(a, b);
-        let after = self.clock_len(a) + self.clock_len(b);
-        self.account(before, after);
     }
 
     pub(crate) fn acquire(&mut self, tid: Tid, c: &mut RaceClock) {
         let run = self.run;
         self.acquire_sync(tid, c.of_run(run));
-    }
-
-    /// Keeps `clock_entries` in step with a sync clock that went from `before` to
-    /// `after` entries.
-    fn account(&mut self, before: usize, after: usize) {
-        self.clock_entries = (self.clock_entries + after).saturating_sub(before);
     }
 
     pub(crate) fn release(&mut self, tid: Tid, c: &mut RaceClock) {
@@ -404,11 +429,7 @@ impl RaceRun {
     pub(crate) fn clock_into(&mut self, src: &mut RaceClock, dst: &mut RaceClock) {
         let run = self.run;
         let src = src.of_run(run).clone();
-        let dc = dst.of_run(run);
-        let before = dc.clock().len();
-        dc.join_from(&src);
-        let after = dc.clock().len();
-        self.account(before, after);
+        dst.of_run(run).join_from(&src);
     }
 
     fn addr_clock(&mut self, addr: u64) -> &mut SyncClock {
@@ -554,7 +575,7 @@ fn access_at(loc: &'static Location<'static>, addr: u64, size: u64, write: bool,
         };
         if let Err(race) = res {
             // SAFETY: as for `site` above.
-            unsafe { r.race_found(race, size, g.id, site, fp, g.lo, g.hi) };
+            unsafe { r.race_found(race, size, g.tid, g.id, site, fp, g.lo, g.hi) };
         }
     });
 }
@@ -573,7 +594,7 @@ fn range_at(loc: &'static Location<'static>, addr: u64, len: u64, write: bool) {
         };
         if let Err(race) = res {
             // SAFETY: as for `site` above.
-            unsafe { r.race_found(race, len, g.id, site, fp, g.lo, g.hi) };
+            unsafe { r.race_found(race, len, g.tid, g.id, site, fp, g.lo, g.hi) };
         }
     });
 }

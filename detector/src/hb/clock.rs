@@ -1,19 +1,54 @@
 //! Logical time: goroutine slots ([`Tid`]), FastTrack epochs ([`Epoch`]) and vector
-//! clocks ([`VClock`]).
+//! clocks ([`VClock`]) whose copy, fork and join cost does not grow with the run's
+//! history.
 //!
 //! Vector clocks are Lamport's happens-before made explicit (Mattern 1988, Fidge
 //! 1988); epochs are FastTrack's compression of "the last access of one thread" into a
 //! single `clock@tid` pair (Flanagan & Freund, *FastTrack: Efficient and Precise
 //! Dynamic Race Detection*, PLDI 2009, §3).
 //!
+//! # Representation: copy-on-write snapshots plus a short delta
+//!
+//! A goroutine that waited for a million others knows a million slots; if forking it
+//! copied its clock, every `go` statement after that would cost a million entries, and
+//! a loop that starts goroutines would be quadratic. So a [`VClock`] is
+//!
+//! - a **shared tree** (`tree.rs`: a persistent radix tree, path-copied on write, held
+//!   by [`std::sync::Arc`]) holding most of what the clock knows, plus
+//! - a **delta**: at most [`MAX_DELTA`] sorted epochs that override the tree (each
+//!   strictly above it), where the entries that change often live: the goroutine's own
+//!   entry, what it learned since its last fold.
+//!
+//! A copy (fork, release-store into a sync object) shares the tree and copies the
+//! delta: `O(MAX_DELTA)`, whatever the clock knows. A parent folds a long delta into
+//! its tree before a fork ([`VClock::fork_copy`]), so its children copy two entries.
+//! A join of two clocks that share their tree (a goroutine and its creator, an
+//! acquirer and the releaser it copied) merges the deltas; otherwise the tree join
+//! visits only the nodes on which the trees differ and adopts the other tree's nodes
+//! wherever its own are below them, so after one round trip two clocks share their
+//! tree again. A clock also remembers the last foreign tree it joined (`seen`), so a
+//! hub that keeps receiving joins from goroutines of one spawner (a WaitGroup) pays
+//! for that tree once. This is the copy-on-write snapshot scheme (fork in `O(1)`, a
+//! release stores a shared snapshot rather than a copy) combined with the goal of
+//! Mathur, Pavlogiannis, Tunç & Viswanathan's tree clocks (*A Tree Clock Data
+//! Structure for Causal Orderings in Concurrent Executions*, ASPLOS 2022): joins and
+//! copies in time proportional to what changed, not to the number of goroutines.
+//! Unlike ThreadSanitizer v3's fixed slot set with a global reset, nothing is ever
+//! forgotten, so FastTrack's verdicts stay exact (`tests/hb_differential.rs`).
+//!
 //! # Invariants
 //!
-//! - **Missing entries are 0.** A [`VClock`] is an unbounded vector stored sparsely:
-//!   only its non-zero entries are kept, and every other slot reads as 0.
-//! - **Canonical form.** The stored entries are sorted by strictly increasing slot and
-//!   none is 0, so two clocks that mean the same vector are equal as Rust values
-//!   (`PartialEq` and `Hash` are semantic). Every mutator restores this form. A clock's
-//!   size is the number of goroutines it knows about, never the highest slot number.
+//! - **Missing entries are 0.** A [`VClock`] is an unbounded vector; a slot that
+//!   neither the delta nor the tree holds reads as 0.
+//! - **The delta overrides the tree and is above it.** Delta entries are sorted by
+//!   strictly increasing slot, none is 0, each is strictly greater than the tree's
+//!   value of its slot, and there are at most [`MAX_DELTA`] of them. Every mutator
+//!   restores this (a join drops delta entries its grown tree now covers).
+//! - **Semantic equality.** `PartialEq` and `Hash` compare the non-zero entries, so
+//!   two clocks that mean the same vector are equal whichever part holds what.
+//! - **`seen` is below the tree.** Every value of the remembered tree is at most the
+//!   clock's tree's value of the same slot (only lowering an entry with
+//!   [`VClock::set`] could break it, and that forgets `seen`).
 //! - **Real epochs start at 1.** A goroutine's own entry is at least 1 from its first
 //!   instruction on (see `thread.rs`), so the epoch `0@t` ([`Epoch::NONE`]) means
 //!   "no access" and is covered by every clock.
@@ -27,6 +62,7 @@
 //! ([`Epoch::covered_by`]); and a whole clock `A` happens before `B` iff `A <= B`
 //! pointwise ([`VClock::le`], which is also what `PartialOrd` means here).
 
+use super::tree::Tree;
 use smallvec::SmallVec;
 use std::cmp::Ordering;
 use std::fmt;
@@ -143,89 +179,53 @@ impl fmt::Debug for Epoch {
 /// A vector clock: entry `t` is the latest counter value of slot `t` that this clock
 /// knows about (that happens before the point the clock describes).
 ///
-/// Two representations, chosen by the clock itself (callers never see which):
+/// Two parts (callers never see which holds an entry; see the module docs):
 ///
-/// - **Sparse** (every clock starts so): the non-zero entries as epochs `value@slot`
-///   sorted by slot (8 bytes each), so a clock costs memory for the goroutines it has
-///   heard of, not for the highest slot it has heard of. A goroutine forked by a parent
-///   that never learned about its siblings holds two entries however many siblings
-///   run. Up to `INLINE` entries live inline, more on the heap. Lookups bisect
-///   (branch-free); inserting a new slot shifts the entries above it.
-/// - **Dense**: `values[t]` for every slot below the highest known one (4 bytes each,
-///   0 = unknown), plus a count of the non-zero values. Lookups index and a join of a
-///   small clock into it costs the small clock's length. This is the form of a *hub*
-///   (a `WaitGroup`, a mutex or channel slot touched by many goroutines), where sorted
-///   insertion of each newcomer would make `n` releases cost `O(n²)`.
+/// - a **delta**: up to [`MAX_DELTA`] entries as epochs `value@slot` sorted by slot,
+///   two of them without allocating. Each overrides the tree's value of its
+///   slot and is strictly above it. A clock that knows few goroutines is a delta only;
+///   a goroutine's own entry, which every release and fork ticks, lives here.
+/// - an optional shared **tree** (`tree.rs`): the values folded out of the delta when it
+///   grew past [`MAX_DELTA`], or taken over from another clock, shared by reference
+///   counting and copied on write.
 ///
-/// **The switching rule**, with `n` the non-zero entries and `r` the highest known slot
-/// plus one (sparse) or the dense vector's length (dense):
+/// plus `seen`, a tree already joined into this one (so a clock that keeps receiving
+/// joins from clocks built on that tree — a WaitGroup's `Done`s from the goroutines of
+/// one spawner — skips the tree walk): every value of `seen` is at most this clock's.
 ///
-/// - a sparse clock becomes dense when an insertion leaves it with
-///   `n >= DENSE_MIN_LEN` (32) and `r <= DENSE_ENTER_SLOTS * n` (`7n`): the dense
-///   vector is then at most 3.5× the sparse one's bytes;
-/// - a dense clock becomes sparse as soon as `r > DENSE_MAX_SLOTS * n` (`8n`, more than
-///   4× the sparse bytes), which a far slot or cleared entries can cause.
+/// Costs, with `d` the deltas' lengths (at most [`MAX_DELTA`]): copy `O(d)`; tick
+/// and lookup `O(log d)` plus a tree walk of height `O(log slots)` on a miss; join
+/// `O(d)` when both clocks share their tree (a fork's descendants, a release's
+/// acquirers), else `O(d)` plus the tree nodes on which the two differ.
 ///
-/// So a dense clock is never more than 4× the size of its sparse form (both grow
-/// their buffers by doubling), and a clock of a few entries is always sparse however
-/// high its slots. The gap between 7 and 8 keeps a clock at the boundary from
-/// converting back and forth on every operation: after turning sparse, a clock needs
-/// about `n / 7` more entries to turn dense again, which pays for the `O(r)`
-/// conversions. (A hub that 100 000 goroutines merge into in random order stays
-/// sparse up to ~14 000 entries, bisecting and shifting with one `memmove` per
-/// newcomer; measured, the 100 000 merges average ~100 ns each in a release build,
-/// against 64 µs with the sorted form alone.)
-///
-/// Equality and `Hash` are semantic (the non-zero entries), whatever the
-/// representations; the sparse form is canonical (strictly increasing slots, no zero
-/// value; see the module invariants).
-///
-/// `PartialOrd` is happens-before: `a < b` iff `a` happens strictly before `b`;
-/// `partial_cmp` is `None` for concurrent clocks.
-pub struct VClock(Repr);
-
-#[derive(Clone)]
-enum Repr {
-    Sparse(SmallVec<[Epoch; INLINE]>),
-    Dense(Dense),
+/// Equality and `Hash` are semantic (the non-zero entries), whatever the split
+/// between delta and tree. `PartialOrd` is happens-before: `a < b` iff `a` happens
+/// strictly before `b`; `partial_cmp` is `None` for concurrent clocks.
+pub struct VClock {
+    /// Sorted by slot, no zero value, each strictly above `base`'s value of its slot.
+    delta: SmallVec<[Epoch; INLINE]>,
+    base: Option<Tree>,
+    /// A tree whose every value is at most `base`'s (see the type docs).
+    seen: Option<Tree>,
 }
 
-/// The dense form: entry `t` is `values[t]` (0 beyond the end). Invariants: `nonzero`
-/// counts the non-zero values and `values.len() <= DENSE_MAX_SLOTS * nonzero`.
-#[derive(Clone)]
-struct Dense {
-    values: Vec<Time>,
-    nonzero: usize,
-}
+/// Delta entries stored without allocating: a goroutine created by a parent that
+/// knows nobody else holds two (the parent's entry and its own). Two keep a clock in
+/// 40 bytes.
+const INLINE: usize = 2;
 
-/// Entries a sparse [`VClock`] stores without allocating (three keep a clock in 40
-/// bytes next to the representation tag).
-const INLINE: usize = 3;
+/// A delta longer than this is folded into the tree.
+pub const MAX_DELTA: usize = 32;
 
-/// Fewest entries of a dense clock made from a sparse one.
-const DENSE_MIN_LEN: usize = 32;
-/// A sparse clock turns dense when its slot range is at most this many slots per
-/// entry (dense ≤ 3.5× the sparse bytes: 4-byte values against 8-byte epochs).
-const DENSE_ENTER_SLOTS: u64 = 7;
-/// A dense clock turns sparse when its slot range exceeds this many slots per entry
-/// (dense > 4× the sparse bytes).
-const DENSE_MAX_SLOTS: u64 = 8;
+/// A parent whose delta is longer than this folds it before a fork
+/// ([`VClock::fork_copy`]), so that its children copy two entries, not its delta.
+const FORK_DELTA: usize = 2;
 
 const _: () = assert!(std::mem::size_of::<VClock>() <= 40);
 
-/// [`sparse_join`] bisects for each of the other clock's entries when it has this
-/// many times fewer entries than the clock joined into.
-const SPARSE_JOIN_BISECT_RATIO: usize = 16;
-
-/// Debug builds check every invariant of clocks up to this size after each mutation.
-const DEBUG_CHECK_FULLY: usize = 256;
-
-/// Whether a dense vector of `range` slots holding `len` non-zero entries may stay
-/// dense.
-#[inline]
-fn dense_allowed(range: usize, len: usize) -> bool {
-    range as u64 <= DENSE_MAX_SLOTS * len as u64
-}
+/// Debug builds check every invariant of clocks whose delta is this short after each
+/// mutation.
+const DEBUG_CHECK_FULLY: usize = 64;
 
 /// Where `tid`'s entry is in `entries` (sorted by slot, no duplicates): `Ok(i)` when
 /// stored at `i`, `Err(i)` for where it would be inserted.
@@ -244,18 +244,10 @@ fn find(entries: &[Epoch], tid: Tid) -> Result<usize, usize> {
     }
 }
 
-/// The slot range of sorted sparse `entries`: highest slot plus one, 0 when empty.
-#[inline]
-fn sparse_range(entries: &[Epoch]) -> usize {
-    entries.last().map_or(0, |e| e.tid().index() + 1)
-}
-
-/// `mine ⊔= theirs` on sorted sparse entries.
-///
-/// A sorted merge in place: one pass raises the shared entries and counts the slots
-/// only `theirs` has; if there are any, a second pass merges from the back into the
-/// grown vector. No allocation unless the clock grows past its capacity. Returns
-/// whether entries were inserted.
+/// `mine ⊔= theirs` on sorted sparse entries: a sorted merge in place (one pass
+/// raises the shared entries and counts the slots only `theirs` has; if there are
+/// any, a second pass merges from the back into the grown vector). Returns whether
+/// entries were inserted.
 fn sparse_join(mine: &mut SmallVec<[Epoch; INLINE]>, theirs: &[Epoch]) -> bool {
     if theirs.is_empty() {
         return false;
@@ -263,30 +255,6 @@ fn sparse_join(mine: &mut SmallVec<[Epoch; INLINE]>, theirs: &[Epoch]) -> bool {
     if mine.is_empty() {
         mine.extend_from_slice(theirs);
         return true;
-    }
-    if theirs.len() * SPARSE_JOIN_BISECT_RATIO < mine.len() {
-        // A few entries into a long clock: bisect for each (a merge walk would
-        // compare against every entry of `mine`), and shift with one `memmove` per
-        // inserted entry.
-        let mut inserted = false;
-        let mut from = 0;
-        for &t in theirs {
-            match find(&mine[from..], t.tid()) {
-                Ok(i) => {
-                    let m = &mut mine[from + i];
-                    if t.clock() > m.clock() {
-                        *m = t;
-                    }
-                    from += i + 1;
-                }
-                Err(i) => {
-                    mine.insert(from + i, t);
-                    inserted = true;
-                    from += i + 1;
-                }
-            }
-        }
-        return inserted;
     }
     let (mut i, mut j, mut missing) = (0, 0, 0);
     {
@@ -338,118 +306,57 @@ fn sparse_join(mine: &mut SmallVec<[Epoch; INLINE]>, theirs: &[Epoch]) -> bool {
     true
 }
 
-impl Dense {
-    /// The dense form of sorted sparse `entries`, `range` slots long (at least their
-    /// highest slot plus one).
-    fn from_sparse(entries: &[Epoch], range: usize) -> Self {
-        debug_assert!(range >= sparse_range(entries));
-        let mut values = vec![0; range];
-        for e in entries {
-            values[e.tid().index()] = e.clock();
-        }
-        Dense {
-            values,
-            nonzero: entries.len(),
-        }
-    }
-
-    /// The sparse form.
-    fn to_sparse(&self) -> SmallVec<[Epoch; INLINE]> {
-        let mut entries = SmallVec::with_capacity(self.nonzero);
-        entries.extend(self.epochs());
-        entries
-    }
-
-    /// The non-zero entries as epochs, in slot order.
-    fn epochs(&self) -> impl Iterator<Item = Epoch> + '_ {
-        self.values
-            .iter()
-            .enumerate()
-            .filter(|&(_, &v)| v != 0)
-            .map(|(t, &v)| Epoch::new(Tid::new(t as u32), v))
-    }
-
-    #[inline]
-    fn get(&self, tid: Tid) -> Time {
-        self.values.get(tid.index()).copied().unwrap_or(0)
-    }
-
-    /// Raises `values[t]` to `value` (`t` in range).
-    #[inline]
-    fn raise(&mut self, t: usize, value: Time) {
-        let slot = &mut self.values[t];
-        if value > *slot {
-            self.nonzero += usize::from(*slot == 0);
-            *slot = value;
-        }
-    }
-
-    /// `self ⊔= other`. Always allowed to stay dense: both satisfy
-    /// `len <= DENSE_MAX_SLOTS * nonzero`, and the join has at least each one's
-    /// non-zero entries over the longer one's range.
-    fn join_dense(&mut self, other: &Dense) {
-        if other.values.len() > self.values.len() {
-            self.values.resize(other.values.len(), 0);
-        }
-        let mut added = 0;
-        for (a, &b) in self.values.iter_mut().zip(&other.values) {
-            if b > *a {
-                added += usize::from(*a == 0);
-                *a = b;
-            }
-        }
-        self.nonzero += added;
-    }
-}
-
 impl VClock {
     /// The zero clock, in a `const` context (a `static` primitive's clock).
     pub const fn new_const() -> Self {
-        VClock(Repr::Sparse(SmallVec::new_const()))
+        VClock {
+            delta: SmallVec::new_const(),
+            base: None,
+            seen: None,
+        }
     }
 
     /// The zero clock (every entry 0).
     #[inline]
     pub fn new() -> Self {
-        VClock(Repr::Sparse(SmallVec::new()))
+        Self::new_const()
+    }
+
+    /// The tree's value of `tid` (0 without a tree).
+    #[inline]
+    fn base_get(&self, tid: Tid) -> Time {
+        self.base.as_ref().map_or(0, |b| b.get(tid.index()))
     }
 
     /// Entry `t`; 0 when not stored.
     #[inline]
     pub fn get(&self, tid: Tid) -> Time {
-        match &self.0 {
-            Repr::Sparse(s) => match find(s, tid) {
-                Ok(i) => s[i].clock(),
-                Err(_) => 0,
-            },
-            Repr::Dense(d) => d.get(tid),
+        match find(&self.delta, tid) {
+            Ok(i) => self.delta[i].clock(),
+            Err(_) => self.base_get(tid),
         }
     }
 
     /// Sets entry `t` to `value`.
     pub fn set(&mut self, tid: Tid, value: Time) {
-        match &mut self.0 {
-            Repr::Sparse(s) => match (find(s, tid), value) {
-                (Ok(i), 0) => {
-                    s.remove(i);
-                }
-                (Ok(i), _) => s[i] = Epoch::new(tid, value),
-                (Err(_), 0) => {}
-                (Err(i), _) => {
-                    s.insert(i, Epoch::new(tid, value));
-                    self.after_sparse_insert();
-                }
-            },
-            Repr::Dense(d) => {
-                let t = tid.index();
-                if let Some(slot) = d.values.get_mut(t) {
-                    let old = std::mem::replace(slot, value);
-                    d.nonzero = d.nonzero + usize::from(value != 0) - usize::from(old != 0);
-                    self.after_dense_change();
-                } else if value != 0 {
-                    self.insert_beyond_dense(tid, value);
-                }
+        let below = self.base_get(tid);
+        match find(&self.delta, tid) {
+            Ok(i) if value > below => self.delta[i] = Epoch::new(tid, value),
+            Ok(i) => {
+                self.delta.remove(i);
             }
+            Err(i) if value > below => {
+                self.delta.insert(i, Epoch::new(tid, value));
+                self.after_insert();
+            }
+            Err(_) => {}
+        }
+        if value < below {
+            // Lowering a value of the tree: it is no longer above `seen`.
+            if let Some(base) = &mut self.base {
+                base.set(tid.index(), value);
+            }
+            self.seen = None;
         }
         self.debug_check();
     }
@@ -464,137 +371,127 @@ impl VClock {
     /// soundly after it.
     #[inline]
     pub fn tick(&mut self, tid: Tid) -> Time {
-        let slot = match &mut self.0 {
-            Repr::Sparse(s) => match find(s, tid) {
-                Ok(i) => {
-                    let next = s[i].clock().checked_add(1);
-                    let next = next.unwrap_or_else(|| tick_overflow(tid));
-                    s[i] = Epoch::new(tid, next);
-                    return next;
-                }
-                Err(i) => {
-                    s.insert(i, Epoch::new(tid, 1));
-                    self.after_sparse_insert();
-                    return 1;
-                }
-            },
-            Repr::Dense(d) => match d.values.get_mut(tid.index()) {
-                Some(slot) => {
-                    d.nonzero += usize::from(*slot == 0);
-                    slot
-                }
-                None => {
-                    self.insert_beyond_dense(tid, 1);
-                    return 1;
-                }
-            },
-        };
-        *slot = slot.checked_add(1).unwrap_or_else(|| tick_overflow(tid));
-        *slot
+        match find(&self.delta, tid) {
+            Ok(i) => {
+                let next = self.delta[i].clock().checked_add(1);
+                let next = next.unwrap_or_else(|| tick_overflow(tid));
+                self.delta[i] = Epoch::new(tid, next);
+                next
+            }
+            Err(i) => {
+                let next = self.base_get(tid).checked_add(1);
+                let next = next.unwrap_or_else(|| tick_overflow(tid));
+                self.delta.insert(i, Epoch::new(tid, next));
+                self.after_insert();
+                next
+            }
+        }
     }
 
-    /// `self ⊔= other`: pointwise maximum. Costs `O(other's entries)` into a dense
-    /// clock, a sorted merge between sparse ones.
+    /// `self ⊔= other`: pointwise maximum. `O(deltas)` when both share their tree (or
+    /// this clock already joined `other`'s tree); otherwise the tree join costs the
+    /// nodes on which the two trees differ (see `tree.rs`).
     pub fn join(&mut self, other: &VClock) {
-        match (&mut self.0, &other.0) {
-            (Repr::Sparse(mine), Repr::Sparse(theirs)) => {
-                if sparse_join(mine, theirs) {
-                    self.after_sparse_insert();
+        // Whether `other`'s delta can be merged without looking at our tree: no tree
+        // on either side, or the same one (`other`'s delta is above it).
+        let mut plain = self.base.is_none();
+        let mut tree_grew = false;
+        if let Some(theirs) = &other.base {
+            match &mut self.base {
+                None => {
+                    // Without a tree, `seen` is empty too; `other`'s is below `theirs`.
+                    self.base = Some(theirs.clone());
+                    self.seen.clone_from(&other.seen);
+                    tree_grew = true;
+                    plain = true;
                 }
-            }
-            (Repr::Dense(mine), Repr::Sparse(theirs)) => {
-                let range = sparse_range(theirs);
-                if range > mine.values.len() {
-                    if !dense_allowed(range, mine.nonzero + theirs.len()) {
-                        // A far slot: this join makes the clock too spread out for
-                        // the dense form.
-                        let mut entries = mine.to_sparse();
-                        sparse_join(&mut entries, theirs);
-                        self.0 = Repr::Sparse(entries);
-                        self.after_sparse_insert();
-                        self.debug_check();
-                        return;
-                    }
-                    mine.values.resize(range, 0);
-                }
-                for e in theirs {
-                    mine.raise(e.tid().index(), e.clock());
-                }
-                self.after_dense_change();
-            }
-            (Repr::Dense(mine), Repr::Dense(theirs)) => mine.join_dense(theirs),
-            (Repr::Sparse(mine), Repr::Dense(theirs)) => {
-                // The result has at least `theirs.nonzero` entries over at least
-                // `theirs`' range, so it is dense unless `mine` reaches far beyond.
-                let range = sparse_range(mine).max(theirs.values.len());
-                if dense_allowed(range, mine.len() + theirs.nonzero) {
-                    let mut d = Dense::from_sparse(mine, range);
-                    d.join_dense(theirs);
-                    self.0 = Repr::Dense(d);
-                    self.after_dense_change();
-                } else {
-                    let theirs: Vec<Epoch> = theirs.epochs().collect();
-                    if sparse_join(mine, &theirs) {
-                        self.after_sparse_insert();
+                Some(mine) if mine.same(theirs) => plain = true,
+                Some(mine) => {
+                    if !self.seen.as_ref().is_some_and(|s| s.same(theirs)) {
+                        tree_grew = mine.join(theirs);
+                        // Remember `theirs` (now below ours) unless we adopted it whole
+                        // (then the old `seen` is still below).
+                        if !mine.same(theirs) {
+                            self.seen = Some(theirs.clone());
+                        }
                     }
                 }
+            }
+        }
+        if tree_grew {
+            self.drop_covered_delta();
+        }
+        if plain {
+            if sparse_join(&mut self.delta, &other.delta) {
+                self.after_insert();
+            }
+        } else {
+            let mut inserted = false;
+            for &e in &other.delta {
+                match find(&self.delta, e.tid()) {
+                    Ok(i) => {
+                        if e.clock() > self.delta[i].clock() {
+                            self.delta[i] = e;
+                        }
+                    }
+                    Err(i) => match &mut self.base {
+                        Some(base) if e.clock() > base.get(e.tid().index()) => {
+                            if base.is_unique() && self.delta.len() >= MAX_DELTA {
+                                // Nobody shares our tree (a WaitGroup's clock that
+                                // `Done`s merge into): write it there, no delta to fold.
+                                base.set(e.tid().index(), e.clock());
+                            } else {
+                                self.delta.insert(i, e);
+                                inserted = true;
+                            }
+                        }
+                        Some(_) => {}
+                        None => unreachable!("hb: a clock without a tree merged by lookup"),
+                    },
+                }
+            }
+            if inserted {
+                self.after_insert();
             }
         }
         self.debug_check();
     }
 
+    /// A copy for a goroutine created by the one this clock belongs to (the fork
+    /// rule). Folds a long delta into the tree first, so that the parent pays for it
+    /// once and every child copies only the entries the parent learned since.
+    pub fn fork_copy(&mut self) -> VClock {
+        if self.delta.len() > FORK_DELTA && self.base.is_some() {
+            self.fold();
+        }
+        self.clone()
+    }
+
     /// `self ≤ other` pointwise: everything `self` knows, `other` knows; the point
     /// `self` describes happens before (or is) the point `other` describes.
     pub fn le(&self, other: &VClock) -> bool {
-        // With more non-zero entries, `self` has a slot `other` lacks.
-        if self.len() > other.len() {
-            return false;
-        }
-        match (&self.0, &other.0) {
-            (Repr::Sparse(mine), _) => other.first_uncovered(mine, |&e| e).is_none(),
-            (Repr::Dense(mine), Repr::Dense(theirs)) => {
-                let common = mine.values.len().min(theirs.values.len());
-                let (head, tail) = mine.values.split_at(common);
-                head.iter().zip(&theirs.values).all(|(a, b)| a <= b) && tail.iter().all(|&a| a == 0)
-            }
-            (Repr::Dense(mine), Repr::Sparse(_)) => {
-                mine.epochs().all(|e| e.clock() <= other.get(e.tid()))
+        if let (Some(a), Some(b)) = (&self.base, &other.base) {
+            if a.same(b) || other.seen.as_ref().is_some_and(|s| s.same(a)) {
+                // The trees are ordered; only our delta can know more.
+                return self.delta.iter().all(|e| e.covered_by(other));
             }
         }
+        self.epochs().iter().all(|e| e.covered_by(other))
     }
 
     /// The index of the first of `items` whose epoch (`epoch_of`) this clock does not
     /// cover. `items` must be sorted by the epochs' slots, one item per slot (a clock's
-    /// entries, a read vector). Sparse: one walk over both, bisecting ahead in `self`;
-    /// dense: one lookup per item.
+    /// entries, a read vector).
     pub(crate) fn first_uncovered<T>(
         &self,
         items: &[T],
         epoch_of: impl Fn(&T) -> Epoch,
     ) -> Option<usize> {
-        let mut rest = match &self.0 {
-            Repr::Sparse(s) => &s[..],
-            Repr::Dense(d) => {
-                return items.iter().position(|item| {
-                    let e = epoch_of(item);
-                    e.clock() > d.get(e.tid())
-                })
-            }
-        };
-        for (n, item) in items.iter().enumerate() {
+        items.iter().position(|item| {
             let e = epoch_of(item);
             debug_assert!(e.clock() != 0, "hb: a zero epoch in a sorted summary");
-            // The next entry is the common case (clocks with the same slots).
-            let found = match rest.first() {
-                Some(r) if r.tid() == e.tid() => Ok(0),
-                _ => find(rest, e.tid()),
-            };
-            match found {
-                Ok(i) if e.clock() <= rest[i].clock() => rest = &rest[i + 1..],
-                _ => return Some(n),
-            }
-        }
-        None
+            !e.covered_by(self)
+        })
     }
 
     /// The epoch `self[t]@t`.
@@ -603,129 +500,102 @@ impl VClock {
         Epoch::new(tid, self.get(tid))
     }
 
-    /// Number of non-zero entries (not the highest slot the clock knows).
-    #[inline]
+    /// Number of non-zero entries (not the highest slot the clock knows). `O(delta)`
+    /// without a tree, a walk of the tree with one.
     pub fn len(&self) -> usize {
-        match &self.0 {
-            Repr::Sparse(s) => s.len(),
-            Repr::Dense(d) => d.nonzero,
+        match &self.base {
+            None => self.delta.len(),
+            Some(_) => self.epochs().len(),
         }
     }
 
     /// `true` for the zero clock.
-    #[inline]
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.delta.is_empty() && (self.base.is_none() || self.len() == 0)
     }
 
     /// The non-zero entries, as `(slot, value)`, in increasing slot order.
     pub fn iter(&self) -> impl Iterator<Item = (Tid, Time)> + '_ {
-        self.epochs().map(|e| (e.tid(), e.clock()))
+        self.epochs().into_iter().map(|e| (e.tid(), e.clock()))
     }
 
-    /// The non-zero entries as epochs, in slot order.
-    fn epochs(&self) -> Epochs<'_> {
-        match &self.0 {
-            Repr::Sparse(s) => Epochs::Sparse(s.iter()),
-            Repr::Dense(d) => Epochs::Dense(d.values.iter().enumerate()),
-        }
+    /// Whether part of the clock lives in a shared tree (tests of the folding rule).
+    pub fn has_tree(&self) -> bool {
+        self.base.is_some()
     }
 
-    /// A sparse clock just gained entries: turn dense if it is crowded enough (see the
-    /// switching rule on [`VClock`]).
-    #[inline]
-    fn after_sparse_insert(&mut self) {
-        if let Repr::Sparse(s) = &self.0 {
-            if s.len() >= DENSE_MIN_LEN {
-                let range = sparse_range(s);
-                if range as u64 <= DENSE_ENTER_SLOTS * s.len() as u64 {
-                    self.0 = Repr::Dense(Dense::from_sparse(s, range));
-                }
-            }
-        }
+    /// Entries in the delta (tests of the folding rule).
+    pub fn delta_len(&self) -> usize {
+        self.delta.len()
     }
 
-    /// A dense clock's count or range changed: turn sparse if it got too spread out.
-    #[inline]
-    fn after_dense_change(&mut self) {
-        if let Repr::Dense(d) = &self.0 {
-            if !dense_allowed(d.values.len(), d.nonzero) {
-                self.0 = Repr::Sparse(d.to_sparse());
-            }
-        }
-    }
-
-    /// Sets entry `tid` (beyond the dense vector's end) to non-zero `value`: grows the
-    /// vector, or turns sparse if that would make it too spread out.
-    fn insert_beyond_dense(&mut self, tid: Tid, value: Time) {
-        let Repr::Dense(d) = &mut self.0 else {
-            unreachable!("hb: insert_beyond_dense on a sparse clock")
+    /// The non-zero entries as epochs, in slot order (delta over tree).
+    fn epochs(&self) -> Vec<Epoch> {
+        let Some(base) = &self.base else {
+            return self.delta.to_vec();
         };
-        let range = tid.index() + 1;
-        if dense_allowed(range, d.nonzero + 1) {
-            d.values.resize(range, 0);
-            d.values[tid.index()] = value;
-            d.nonzero += 1;
-        } else {
-            let mut entries = d.to_sparse();
-            entries.push(Epoch::new(tid, value));
-            self.0 = Repr::Sparse(entries);
+        let mut out = Vec::with_capacity(self.delta.len());
+        let mut delta = self.delta.iter().peekable();
+        base.for_each(|slot, v| {
+            while let Some(e) = delta.next_if(|e| e.tid().index() < slot) {
+                out.push(*e);
+            }
+            match delta.next_if(|e| e.tid().index() == slot) {
+                Some(e) => out.push(*e),
+                None => out.push(Epoch::new(Tid::new(slot as u32), v)),
+            }
+        });
+        out.extend(delta);
+        out
+    }
+
+    /// Drops delta entries that the tree now matches or exceeds (after the tree grew).
+    fn drop_covered_delta(&mut self) {
+        if let Some(base) = &self.base {
+            self.delta.retain(|e| e.clock() > base.get(e.tid().index()));
         }
     }
 
-    /// Checks the representation invariants (debug builds): fully for small clocks,
-    /// in `O(1)` for large ones (a full walk per operation would make a hub's `n`
-    /// operations quadratic in debug builds; the tests check large clocks fully).
+    /// The delta gained entries: fold it into the tree once it is too long.
+    #[inline]
+    fn after_insert(&mut self) {
+        if self.delta.len() > MAX_DELTA {
+            self.fold();
+        }
+    }
+
+    /// Moves the delta into the tree (copying the tree's paths it touches where they
+    /// are shared).
+    #[cold]
+    fn fold(&mut self) {
+        let Some(last) = self.delta.last() else {
+            return;
+        };
+        let base = self
+            .base
+            .get_or_insert_with(|| Tree::covering(last.tid().index()));
+        for e in &self.delta {
+            base.set(e.tid().index(), e.clock());
+        }
+        // Release the buffer: a goroutine that folded once rarely refills it.
+        self.delta = SmallVec::new();
+    }
+
+    /// Checks the invariants (debug builds) of clocks with a short delta.
     #[inline]
     fn debug_check(&self) {
-        if cfg!(debug_assertions) {
-            let ok = match &self.0 {
-                Repr::Sparse(s) if s.len() > DEBUG_CHECK_FULLY => true,
-                Repr::Dense(d) if d.values.len() > DEBUG_CHECK_FULLY => {
-                    d.nonzero <= d.values.len() && dense_allowed(d.values.len(), d.nonzero)
-                }
-                _ => self.invariants_hold(),
-            };
-            assert!(ok, "hb: a malformed clock: {self:?}");
+        if cfg!(debug_assertions) && self.delta.len() <= DEBUG_CHECK_FULLY {
+            assert!(self.invariants_hold(), "hb: a malformed clock: {self:?}");
         }
     }
 
     fn invariants_hold(&self) -> bool {
-        match &self.0 {
-            Repr::Sparse(s) => {
-                s.iter().all(|e| e.clock() != 0) && s.windows(2).all(|w| w[0].tid() < w[1].tid())
-            }
-            Repr::Dense(d) => {
-                d.nonzero == d.values.iter().filter(|&&v| v != 0).count()
-                    && dense_allowed(d.values.len(), d.nonzero)
-            }
-        }
-    }
-
-    /// Whether the dense form is in use (tests of the switching rule).
-    #[cfg(test)]
-    pub(crate) fn is_dense(&self) -> bool {
-        matches!(self.0, Repr::Dense(_))
-    }
-}
-
-/// The non-zero entries of a clock, in slot order.
-enum Epochs<'a> {
-    Sparse(std::slice::Iter<'a, Epoch>),
-    Dense(std::iter::Enumerate<std::slice::Iter<'a, Time>>),
-}
-
-impl Iterator for Epochs<'_> {
-    type Item = Epoch;
-
-    #[inline]
-    fn next(&mut self) -> Option<Epoch> {
-        match self {
-            Epochs::Sparse(it) => it.next().copied(),
-            Epochs::Dense(it) => it
-                .find(|&(_, &v)| v != 0)
-                .map(|(t, &v)| Epoch::new(Tid::new(t as u32), v)),
-        }
+        self.delta.len() <= MAX_DELTA
+            && self.delta.windows(2).all(|w| w[0].tid() < w[1].tid())
+            && self
+                .delta
+                .iter()
+                .all(|e| e.clock() != 0 && e.clock() > self.base_get(e.tid()))
     }
 }
 
@@ -743,33 +613,29 @@ impl Default for VClock {
 
 impl Clone for VClock {
     fn clone(&self) -> Self {
-        VClock(self.0.clone())
+        VClock {
+            delta: self.delta.clone(),
+            base: self.base.clone(),
+            seen: self.seen.clone(),
+        }
     }
 
-    /// Reuses `self`'s allocation when both have the same representation (a release
-    /// into a sync object copies a whole clock).
+    /// Reuses the delta's buffer (a release into a sync object copies a whole clock
+    /// into the one the last release left there).
     fn clone_from(&mut self, source: &Self) {
-        match (&mut self.0, &source.0) {
-            (Repr::Sparse(a), Repr::Sparse(b)) => a.clone_from(b),
-            (Repr::Dense(a), Repr::Dense(b)) => {
-                a.values.clone_from(&b.values);
-                a.nonzero = b.nonzero;
-            }
-            (a, b) => *a = b.clone(),
-        }
+        self.delta.clone_from(&source.delta);
+        self.base.clone_from(&source.base);
+        self.seen.clone_from(&source.seen);
     }
 }
 
-/// Semantic: the same non-zero entries, whatever the representations.
+/// Semantic: the same non-zero entries, whatever the split between delta and tree.
 impl PartialEq for VClock {
     fn eq(&self, other: &Self) -> bool {
-        match (&self.0, &other.0) {
-            (Repr::Sparse(a), Repr::Sparse(b)) => a[..] == b[..],
-            (Repr::Dense(a), Repr::Dense(b)) => {
-                let common = a.values.len().min(b.values.len());
-                a.nonzero == b.nonzero && a.values[..common] == b.values[..common]
-            }
-            _ => self.len() == other.len() && self.epochs().eq(other.epochs()),
+        match (&self.base, &other.base) {
+            (None, None) => self.delta == other.delta,
+            (Some(a), Some(b)) if a.same(b) => self.delta == other.delta,
+            _ => self.epochs() == other.epochs(),
         }
     }
 }
@@ -779,8 +645,9 @@ impl Eq for VClock {}
 /// Semantic, like `==`: hashes the non-zero entries in slot order.
 impl Hash for VClock {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_usize(self.len());
-        for e in self.epochs() {
+        let epochs = self.epochs();
+        state.write_usize(epochs.len());
+        for e in epochs {
             e.hash(state);
         }
     }
@@ -818,6 +685,7 @@ impl FromIterator<(Tid, Time)> for VClock {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tree::live_nodes;
     use super::*;
 
     fn vc(entries: &[Time]) -> VClock {
@@ -1082,7 +950,7 @@ mod tests {
         for _ in 0..iterations {
             let (a, ma) = random_clock(&mut next);
             let (b, mb) = random_clock(&mut next);
-            seen[usize::from(a.is_dense())][usize::from(b.is_dense())] += 1;
+            seen[usize::from(a.has_tree())][usize::from(b.has_tree())] += 1;
             assert_eq!(a.le(&b), model_le(&ma, &mb), "{a:?} <= {b:?}");
             assert_eq!(a == b, ma == mb);
             if a == b {
@@ -1132,17 +1000,17 @@ mod tests {
     }
 
     /// Long random sequences of mutations on a few clocks, checked after every step,
-    /// with the representation switches counted both ways.
+    /// with the trees started and the deltas folded counted.
     #[test]
-    fn mutation_sequences_match_a_model_across_transitions() {
+    fn mutation_sequences_match_a_model_across_folds() {
         let mut next = rng(0xD1B5_4A32_D192_ED03);
         let mut clocks: Vec<(VClock, Model)> =
             (0..4).map(|_| (VClock::new(), Model::new())).collect();
-        let (mut to_dense, mut to_sparse) = (0, 0);
-        let steps = if cfg!(miri) { 100 } else { 40_000 }; // Miri runs ~10⁴x slower
+        let (mut trees, mut folds) = (0, 0);
+        let steps = if cfg!(miri) { 400 } else { 40_000 }; // Miri runs ~10⁴x slower
         for step in 0..steps {
             let i = (next() % 4) as usize;
-            let before = clocks[i].0.is_dense();
+            let (had_tree, delta_before) = (clocks[i].0.has_tree(), clocks[i].0.delta_len());
             match next() % 16 {
                 0..=5 => {
                     let t = random_slot(&mut next);
@@ -1152,7 +1020,7 @@ mod tests {
                 }
                 6..=9 => {
                     let t = random_slot(&mut next);
-                    // Clears often enough to thin dense clocks out.
+                    // Clears (and lowers tree values) now and then.
                     let v = (next() % 3) as Time;
                     let (c, m) = &mut clocks[i];
                     c.set(Tid::new(t), v);
@@ -1162,12 +1030,20 @@ mod tests {
                         m.insert(t, v);
                     }
                 }
-                10..=13 => {
+                10..=12 => {
                     let j = (next() % 4) as usize;
                     let (other, mo) = clocks[j].clone();
                     let (c, m) = &mut clocks[i];
                     c.join(&other);
                     model_join(m, &mo);
+                }
+                13 => {
+                    let j = (next() % 4) as usize;
+                    let (c, m) = &mut clocks[j];
+                    let copy = c.fork_copy();
+                    let m = m.clone();
+                    assert_matches(c, &m);
+                    clocks[i] = (copy, m);
                 }
                 14 => {
                     let (c, m) = random_clock(&mut next);
@@ -1178,11 +1054,8 @@ mod tests {
             }
             let (c, m) = &clocks[i];
             assert_matches(c, m);
-            match (before, c.is_dense()) {
-                (false, true) => to_dense += 1,
-                (true, false) => to_sparse += 1,
-                _ => {}
-            }
+            trees += usize::from(!had_tree && c.has_tree());
+            folds += usize::from(delta_before >= MAX_DELTA && c.delta_len() <= 2);
             if step % 16 == 0 {
                 for (a, ma) in &clocks {
                     for (b, mb) in &clocks {
@@ -1193,81 +1066,119 @@ mod tests {
             }
         }
         assert!(
-            to_dense > steps / 400 && to_sparse > steps / 400,
-            "{to_dense} / {to_sparse}"
+            trees > steps / 400 && folds > steps / 400,
+            "{trees} / {folds}"
         );
     }
 
     #[test]
-    fn crowded_clocks_turn_dense_and_spread_out_ones_stay_sparse() {
-        // 31 neighbouring entries: sparse; the 32nd makes it dense.
-        let mut c: VClock = (0..31).map(|t| (Tid::new(t), 1)).collect();
-        assert!(!c.is_dense());
+    fn long_deltas_fold_into_a_tree_that_copies_share() {
+        let mut c: VClock = (0..MAX_DELTA as u32).map(|t| (Tid::new(t), 1)).collect();
+        assert!(!c.has_tree());
+        assert_eq!(c.delta_len(), MAX_DELTA);
         c.tick(Tid::new(40));
-        assert!(c.is_dense());
-        assert_eq!(c.len(), 32);
-        // Entries 10 slots apart: dense would be 5× the sparse bytes.
-        let n = if cfg!(miri) { 100 } else { 1000 }; // Miri runs ~10⁴x slower
-        let spread = sparse(&(0..n).map(|i| (10 * i, 1)).collect::<Vec<_>>());
-        assert!(!spread.is_dense());
-        // A far slot turns a dense clock sparse; its removal and one more entry turn
-        // it dense again.
-        c.set(Tid::new(1_000_000), 5);
-        assert!(!c.is_dense());
-        assert_eq!(c.len(), 33);
-        assert_eq!(c.get(Tid::new(1_000_000)), 5);
-        c.set(Tid::new(1_000_000), 0);
-        c.set(Tid::new(41), 1);
-        assert!(c.is_dense());
-        // Clearing most entries turns it sparse.
-        for t in 0..31 {
-            c.set(Tid::new(t), 0);
+        assert!(c.has_tree(), "one more entry folds the delta");
+        assert_eq!(c.delta_len(), 0);
+        assert_eq!(c.len(), MAX_DELTA + 1);
+        assert_eq!(c.get(Tid::new(40)), 1);
+        // A tick of a folded entry goes to the delta, above the tree.
+        assert_eq!(c.tick(Tid::new(3)), 2);
+        assert_eq!(c.delta_len(), 1);
+        // Copies share the tree: no node is allocated, however long the clock.
+        let (n, k) = if cfg!(miri) {
+            (2_000, 20)
+        } else {
+            (100_000, 1000)
+        }; // Miri: slow
+        let mut big: VClock = (0..n).map(|t| (Tid::new(t), 1)).collect();
+        let nodes = live_nodes();
+        let copies: Vec<VClock> = (0..k).map(|_| big.fork_copy()).collect();
+        assert_eq!(live_nodes(), nodes);
+        assert!(copies.iter().all(|k| k == &big));
+        // A parent with a long delta folds it once before the fork.
+        for t in 200_000..200_010 {
+            big.set(Tid::new(t), 1);
         }
-        assert!(!c.is_dense());
-        assert_eq!(c, sparse(&[(40, 1), (41, 1)]));
+        assert_eq!(big.delta_len(), 10);
+        let child = big.fork_copy();
+        assert_eq!((big.delta_len(), child.delta_len()), (0, 0));
+        assert_eq!(child, big);
     }
 
     #[test]
-    fn equality_hash_and_order_ignore_the_representation() {
-        let entries: Vec<(u32, Time)> = (0..40).map(|t| (t, t + 1)).collect();
-        let mut dense = sparse(&entries);
-        for t in 30..40 {
-            dense.set(Tid::new(t), 0);
+    fn joins_share_trees_and_remember_joined_ones() {
+        let hub: VClock = (0..5000).map(|t| (Tid::new(t), 1)).collect();
+        assert!(hub.has_tree());
+        // 1000 children of the hub, each ticking its own entry: their joins into one
+        // clock cost their deltas, and leave the joined tree shared.
+        let mut wg = VClock::new();
+        let mut children = Vec::new();
+        for t in 0..1000u32 {
+            let mut c = hub.clone();
+            c.tick(Tid::new(10_000 + t));
+            c.tick(Tid::new(t));
+            children.push(c);
         }
-        assert!(dense.is_dense(), "30 entries over 40 slots stay dense");
+        for c in &children {
+            wg.join(c);
+        }
+        assert!(wg.has_tree());
+        for (t, c) in children.iter().enumerate() {
+            assert!(c <= &wg);
+            assert_eq!(wg.get(Tid::new(10_000 + t as u32)), 1);
+            assert_eq!(wg.get(Tid::new(t as u32)), 2);
+        }
+        assert_eq!(wg.get(Tid::new(4999)), 1);
+        // A clock whose tree moved on still joins the old tree's children correctly.
+        let mut main = hub.clone();
+        main.join(&wg);
+        for c in &children {
+            let mut k = main.clone();
+            k.join(c);
+            assert_eq!(k, main);
+        }
+        let mut late = hub.clone();
+        late.tick(Tid::new(3));
+        late.tick(Tid::new(3));
+        main.join(&late);
+        assert_eq!(main.get(Tid::new(3)), 3);
+        assert!(hub < main && late <= main && !main.le(&late));
+    }
+
+    #[test]
+    fn equality_hash_and_order_ignore_where_entries_live() {
+        let entries: Vec<(u32, Time)> = (0..40).map(|t| (t, t + 1)).collect();
+        let mut folded = sparse(&entries);
+        assert!(folded.has_tree());
+        for t in 30..40 {
+            folded.set(Tid::new(t), 0);
+        }
         let small = sparse(&entries[..30]);
-        assert!(!small.is_dense());
-        assert_eq!(dense, small);
-        assert_eq!(small, dense);
-        assert_eq!(hash_of(&dense), hash_of(&small));
-        assert_eq!(format!("{dense:?}"), format!("{small:?}"));
-        assert!(dense.le(&small) && small.le(&dense));
+        assert!(!small.has_tree());
+        assert_eq!(folded, small);
+        assert_eq!(small, folded);
+        assert_eq!(hash_of(&folded), hash_of(&small));
+        assert_eq!(format!("{folded:?}"), format!("{small:?}"));
+        assert!(folded.le(&small) && small.le(&folded));
         let mut bigger = small.clone();
         bigger.tick(Tid::new(3));
-        assert!(dense < bigger);
-        assert_eq!(bigger.partial_cmp(&dense), Some(Ordering::Greater));
-        // A dense clock with trailing zeros equals a shorter dense clock.
-        let mut shorter = sparse(&entries[..35]);
-        for t in 30..35 {
-            shorter.set(Tid::new(t), 0);
-        }
-        assert!(shorter.is_dense());
-        assert_eq!(shorter, dense);
-        assert_eq!(hash_of(&shorter), hash_of(&dense));
+        assert!(folded < bigger);
+        assert_eq!(bigger.partial_cmp(&folded), Some(Ordering::Greater));
+        let mut other = folded.clone();
+        other.tick(Tid::new(50));
+        assert!(folded < other && other != folded);
     }
 
     #[test]
-    fn clone_from_switches_representation() {
-        let dense = sparse(&(0..40).map(|t| (t, 2)).collect::<Vec<_>>());
-        assert!(dense.is_dense());
+    fn clone_from_copies_either_form() {
+        let big = sparse(&(0..40).map(|t| (t, 2)).collect::<Vec<_>>());
+        assert!(big.has_tree());
         let mut c = sparse(&[(3, 1)]);
-        c.clone_from(&dense);
-        assert_eq!(c, dense);
-        assert!(c.is_dense());
+        c.clone_from(&big);
+        assert_eq!(c, big);
+        assert!(c.has_tree());
         c.clone_from(&sparse(&[(7, 7)]));
         assert_eq!(c, sparse(&[(7, 7)]));
-        let mut d = dense.clone();
-        d.clone_from(&dense);
-        assert_eq!(d, dense);
+        assert!(!c.has_tree());
     }
 }

@@ -22,7 +22,10 @@
 //!
 //! # Modules
 //!
-//! - [`clock`]: [`Tid`], [`Epoch`] (`c@t` packed in a `u64`), [`VClock`];
+//! - [`clock`]: [`Tid`], [`Epoch`] (`c@t` packed in a `u64`), [`VClock`] (a short
+//!   delta over a shared copy-on-write tree: fork, copy and join cost what changed,
+//!   not what the run did before);
+//! - [`tree`]: the persistent radix tree clocks share ([`live_nodes`] counts it);
 //! - [`thread`]: per-goroutine clocks and the slot-reuse rule;
 //! - [`sync`]: [`SyncClock`], release / release-merge / acquire;
 //! - [`access`]: the per-location [`Cell`] and the FastTrack read/write rules;
@@ -39,6 +42,10 @@
 //!   access history would (`tests/hb_differential.rs` checks this against a
 //!   brute-force model, slot reuse included). After it, detection continues with
 //!   FastTrack's usual precision.
+//! - No event costs more because of what the run did before: forks, releases,
+//!   acquires and hand-offs copy or merge short deltas and share the rest of the
+//!   clocks ([`clock`], [`tree`]); a goroutine that waited for a million others forks
+//!   as fast as one that waited for ten.
 //! - The hot path ([`Engine::read`], [`Engine::write`]) returns `Result<(), Race>`;
 //!   [`Race`] is a small `Copy` value that names the previous access by epoch and by
 //!   the opaque site the runtime passed with it, never dropped.
@@ -48,12 +55,14 @@ pub mod clock;
 pub mod shadow;
 pub mod sync;
 pub mod thread;
+pub mod tree;
 
 pub use access::{AccessKind, Cell, Race};
 pub use clock::{Epoch, Tid, Time, VClock};
 pub use shadow::{CellMap, HashCellMap, Shadow, WordCell};
 pub use sync::SyncClock;
 pub use thread::{ThreadState, Threads};
+pub use tree::live_nodes;
 
 /// The happens-before engine: goroutine clocks and shadow memory, with the event API
 /// the runtime calls (subject first, event in the past tense).

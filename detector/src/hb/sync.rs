@@ -160,7 +160,7 @@ mod tests {
             wg.release_merge(th.get_mut(t));
         }
         assert_eq!(wg.clock().len(), N as usize);
-        assert!(wg.clock().is_dense());
+        assert!(wg.clock().has_tree());
         let waiter = th.create(None);
         wg.acquire(th.get_mut(waiter));
         let clock = th.get(waiter).clock();
