@@ -1108,7 +1108,11 @@ mod tests {
     #[test]
     fn joins_share_trees_and_remember_joined_ones() {
         // Miri runs ~10⁴x slower: a smaller hub and fewer children there.
-        let (hub_len, kids) = if cfg!(miri) { (200u32, 40u32) } else { (5000, 1000) };
+        let (hub_len, kids) = if cfg!(miri) {
+            (200u32, 40u32)
+        } else {
+            (5000, 1000)
+        };
         let hub: VClock = (0..hub_len).map(|t| (Tid::new(t), 1)).collect();
         assert!(hub.has_tree());
         // 1000 children of the hub, each ticking its own entry: their joins into one
