@@ -20,6 +20,7 @@
 //! default `true`, so `true` cannot be an error) but has no effect yet: no lock-order
 //! detector exists, and `Report::lock_order` is always empty.
 
+use crate::sched::strategy::{Record, MAX_PCT_DEPTH};
 use std::fmt;
 use std::path::PathBuf;
 
@@ -58,14 +59,16 @@ impl Strategy {
         }
         if let Some(d) = lower.strip_prefix("pct:") {
             return match d.parse::<u32>() {
-                Ok(depth) if depth >= 1 => Ok(Strategy::Pct { depth }),
-                _ => Err("expected pct:N with N >= 1".into()),
+                Ok(depth) if (1..=MAX_PCT_DEPTH).contains(&depth) => Ok(Strategy::Pct { depth }),
+                _ => Err(format!("expected pct:N with 1 <= N <= {MAX_PCT_DEPTH}")),
             };
         }
         if lower == "pct" {
             return Ok(Strategy::Pct { depth: 3 });
         }
         if let Some(s) = v.strip_prefix("replay:") {
+            // Checked here (syntax, length) so a bad schedule is an option error.
+            Record::decode_runs(s).map_err(|e| format!("bad replay schedule: {e}"))?;
             return Ok(Strategy::Replay(s.to_string()));
         }
         Err("expected random, roundrobin, pct:N or replay:SCHEDULE".into())
@@ -245,6 +248,15 @@ impl Config {
         }
         if let Some(on) = self.detect_races {
             check_race(SRC, on, if on { "true" } else { "false" })?;
+        }
+        if let Some(st) = &self.strategy {
+            // The builder's strategy, checked by the parser's rules (bounds).
+            Strategy::parse_spelling(&st.spelling()).map_err(|r| OptionError {
+                source: SRC,
+                key: "strategy".into(),
+                value: Some(st.spelling()),
+                reason: r,
+            })?;
         }
         let seed = self.seed.or(env.seed);
         let procs = self.procs.or(env.procs).unwrap_or(1);

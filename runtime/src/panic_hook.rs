@@ -13,6 +13,9 @@ use std::sync::Once;
 
 thread_local! {
     static LAST_PANIC_PCS: RefCell<Pcs> = RefCell::new(Pcs::new());
+    /// The message of the last unwinding panic in a goroutine of this thread: what a
+    /// panic that cannot unwind (a destructor panicking during an unwind) names.
+    static LAST_PANIC_MSG: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
 /// Installs the hook once per process, chaining to the previous one outside gosan
@@ -25,7 +28,23 @@ pub(crate) fn install() {
             let g = crate::sched::current_g_ptr();
             if !g.is_null() {
                 // SAFETY: `g` is this thread's running goroutine (CUR_G).
-                let (lo, hi, _, _) = unsafe { crate::sched::overflow_info(g) };
+                let (lo, hi, id, _) = unsafe { crate::sched::overflow_info(g) };
+                // The texts of `core::panicking::panic_in_cleanup` and
+                // `panic_cannot_unwind` (`PanicHookInfo::can_unwind` is unstable):
+                // Rust aborts right after this hook.
+                if let Some(
+                    why @ ("panic in a destructor during cleanup"
+                    | "panic in a function that cannot unwind"),
+                ) = payload_str(info)
+                {
+                    cannot_unwind(id, why);
+                }
+                LAST_PANIC_MSG.with(|m| {
+                    if let Ok(mut m) = m.try_borrow_mut() {
+                        m.clear();
+                        m.push_str(payload_str(info).unwrap_or("(non-string panic payload)"));
+                    }
+                });
                 let mut pcs = Pcs::new();
                 backtrace::trace(|frame| {
                     // Stop at the goroutine's root: frames beyond belong to the
@@ -48,4 +67,33 @@ pub(crate) fn install() {
 /// The PCs captured at the last panic on this thread (innermost first).
 pub(crate) fn take_panic_pcs() -> Pcs {
     LAST_PANIC_PCS.with(|p| std::mem::take(&mut *p.borrow_mut()))
+}
+
+/// A panic that cannot unwind in a goroutine: a destructor panicked while the
+/// goroutine was already unwinding (its panic, or teardown's unwind at the end of a
+/// run). Rust aborts the process right after this hook; gosan reports it as Go
+/// reports a panic during panicking — both messages and the goroutine's stack — and
+/// exits 2 instead of dying of SIGABRT with no report.
+#[cold]
+fn cannot_unwind(goid: u64, why: &str) -> ! {
+    let inner = LAST_PANIC_MSG.with(|m| m.try_borrow().map(|m| m.clone()).unwrap_or_default());
+    let pcs = take_panic_pcs();
+    let frames = gosan_detector::report::symbolize::symbolize(&pcs, "");
+    let mut text = format!(
+        "panic: {inner}\n\tpanic: {why}\nfatal error: gosan: a destructor panicked while goroutine {goid} was unwinding; Rust cannot continue, the run's report is lost\n\ngoroutine {goid} [running]:\n"
+    );
+    for f in &frames {
+        text.push_str(&format!("{}(...)\n\t{}:{}\n", f.function, f.file, f.line));
+    }
+    eprint!("{text}");
+    std::process::exit(2)
+}
+
+/// The panic's message when it is a string (`PanicHookInfo::payload_as_str` needs
+/// Rust 1.91, above the workspace's MSRV).
+fn payload_str<'a>(info: &'a std::panic::PanicHookInfo<'_>) -> Option<&'a str> {
+    let p = info.payload();
+    p.downcast_ref::<&'static str>()
+        .copied()
+        .or_else(|| p.downcast_ref::<String>().map(String::as_str))
 }

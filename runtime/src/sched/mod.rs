@@ -110,6 +110,9 @@ pub(crate) struct Sched {
     race: Option<Box<crate::race::RaceRun>>,
     /// Races found before the detector stopped for memory, and why it stopped.
     race_stopped: Option<(Vec<crate::race::RawRace>, String)>,
+    /// What the report's reader must know about the run itself (a goroutine
+    /// abandoned at teardown, …): `Report.notes`. Written by `end.rs`.
+    notes: Vec<String>,
     /// Depth of [`NoSwitch`] guards: while > 0 no scheduling point switches and
     /// parking panics.
     no_switch: u32,
@@ -201,6 +204,7 @@ impl Sched {
             replay_error: None,
             no_switch: 0,
             race_stopped: None,
+            notes: Vec::new(),
             race: (cfg.detect_races && crate::race::ENABLED).then(|| {
                 Box::new(crate::race::RaceRun::new(
                     cfg.history_size > 0,

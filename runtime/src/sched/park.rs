@@ -190,17 +190,20 @@ fn park_inner(reason: WaitReason, forever: bool) {
     }
 }
 
-/// A goroutine blocks while the run is being torn down: unwind it, or — when it is
-/// already unwinding (a destructor blocked) — leave it suspended for good, since a
-/// second unwind would abort the process. Teardown then gives up on its stack.
+/// A goroutine blocks while the run is being torn down. It suspends back to
+/// teardown first, so each block counts as one teardown attempt (a goroutine that
+/// recovers every unwind in a loop is abandoned after `end::TEARDOWN_TRIES`); when
+/// resumed with `Cmd::Teardown` it is unwound again — unless it already unwinds (a
+/// destructor blocked): a second unwind would abort the process, so it stays
+/// suspended for good and teardown gives up on its stack.
 #[cold]
 fn park_during_teardown(g: *mut G) -> ! {
-    if !std::thread::panicking() {
-        std::panic::resume_unwind(Box::new(Teardown));
-    }
     loop {
         // SAFETY: `g` is the running goroutine; its yielder is valid while it lives.
-        unsafe { (*(*g).yielder).suspend(Switch::Idle) };
+        let cmd = unsafe { (*(*g).yielder).suspend(Switch::Idle) };
+        if cmd == Cmd::Teardown && !std::thread::panicking() {
+            std::panic::resume_unwind(Box::new(Teardown));
+        }
     }
 }
 

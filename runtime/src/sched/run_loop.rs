@@ -65,7 +65,10 @@ impl Sched {
         let guarded = st.is_guarded();
         let coro = Coro::with_stack(st, move |y: &Yielder<Cmd, Switch>, cmd: Cmd| {
             if cmd == Cmd::Teardown {
-                return; // never started: `f` is dropped here
+                // Never started: `f` is dropped here, on the goroutine's stack, and
+                // a panic in its captures' `Drop` is caught and reported.
+                super::end::drop_caught(f);
+                return;
             }
             goroutine_main(y, f)
         });
@@ -126,6 +129,17 @@ fn goroutine_main<F: FnOnce()>(y: &Yielder<Cmd, Switch>, f: F) {
     unsafe { (*g).yielder = y };
     if let Err(payload) = std::panic::catch_unwind(AssertUnwindSafe(f)) {
         goroutine_panicked(payload);
+    }
+}
+
+/// Restores this thread's scheduler pointer when a run ends, on every exit path
+/// (an unwind out of `run_main` included), so a later run on the thread starts
+/// clean instead of seeing a dangling pointer ("runs do not nest").
+struct SchedGuard;
+
+impl Drop for SchedGuard {
+    fn drop(&mut self) {
+        SCHED.with(|c| c.set(std::ptr::null_mut()));
     }
 }
 
@@ -198,6 +212,7 @@ pub(crate) fn run_main<F: FnOnce() + Send + 'static>(
     let mut sched = Box::new(Sched::new(cfg, strategy)?);
     let s: *mut Sched = &mut *sched;
     SCHED.with(|c| c.set(s));
+    let guard = SchedGuard;
     // SAFETY: `s` points at `sched`, alive until the end of this function; from here
     // on it is only used through the raw pointer.
     let main_slot = unsafe { (*s).spawn(f, Location::caller(), None) };
@@ -208,7 +223,7 @@ pub(crate) fn run_main<F: FnOnce() + Send + 'static>(
         run_loop(s, main_slot);
         super::end::finish(s);
     }
-    SCHED.with(|c| c.set(std::ptr::null_mut()));
+    drop(guard);
     let sched = *sched;
     Ok(Outcome {
         panic: sched.panic,
@@ -224,8 +239,10 @@ pub(crate) fn run_main<F: FnOnce() + Send + 'static>(
         },
         notes: sched
             .race_stopped
-            .map(|(_, why)| vec![why])
-            .unwrap_or_default(),
+            .map(|(_, why)| why)
+            .into_iter()
+            .chain(sched.notes)
+            .collect(),
     })
 }
 
