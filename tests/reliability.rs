@@ -257,12 +257,16 @@ fn child_recover_loop_in_teardown() {
     let r = gosan::run_with(gosan::Config::new().leak_check(false), || {
         let c = gosan::chan::<()>(0);
         let c2 = c.clone();
+        let started = gosan::chan::<()>(1);
+        let s2 = started.clone();
         gosan::go(move || loop {
             // recovers everything, teardown's unwind included
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| c2.recv()));
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let _ = s2.try_send(());
+                c2.recv()
+            }));
         });
-        gosan::gosched();
-        gosan::gosched();
+        started.recv(); // the goroutine is inside its recovering loop
     });
     println!("child: report:\n{r}");
     second_run_works();
@@ -371,4 +375,243 @@ fn huge_buffered_channel_allocates_slot_clocks_on_demand() {
         c.stderr
     );
     assert!(c.stdout.contains("child: clean"), "{}", c.stdout);
+}
+
+// ── 3. a run always ends ────────────────────────────────────────────────────────
+
+/// Cut short if a regression makes the spin endless: a livelock report, not a hang.
+fn bounded() -> gosan::Config {
+    gosan::Config::new().max_steps(5_000_000)
+}
+
+#[test]
+#[allow(clippy::len_zero)] // the hostile program spins on `len`, as written in Go
+fn spin_on_len_makes_progress_under_every_strategy() {
+    for strategy in [
+        gosan::Strategy::Random,
+        gosan::Strategy::Pct { depth: 3 },
+        gosan::Strategy::RoundRobin,
+    ] {
+        for seed in 0..4 {
+            let cfg = bounded().strategy(strategy.clone()).seed(seed);
+            let r = gosan::run_with(cfg, || {
+                let c = gosan::chan::<i32>(1);
+                let c2 = c.clone();
+                gosan::go(move || c2.send(7));
+                while c.len() == 0 {}
+                assert_eq!(c.recv(), Some(7));
+            });
+            assert!(r.is_clean(), "{strategy:?} seed {seed}:\n{r}");
+        }
+    }
+}
+
+#[test]
+fn len_and_cap_are_not_race_accesses() {
+    let r = gosan::run(|| {
+        let c = gosan::chan::<i32>(4);
+        let c2 = c.clone();
+        let done = gosan::chan::<()>(0);
+        let d2 = done.clone();
+        gosan::go(move || {
+            let _ = c2.len() + c2.cap();
+            d2.send(());
+        });
+        c.close();
+        done.recv();
+    });
+    assert!(r.races.is_empty(), "{r}");
+}
+
+#[inline(never)]
+fn spin_forever_with_gosched() {
+    loop {
+        gosan::gosched();
+    }
+}
+
+#[test]
+fn step_bound_ends_the_run_with_a_livelock_naming_the_spinners() {
+    let r = gosan::run_with(gosan::Config::new().max_steps(100_000), || {
+        gosan::go(spin_forever_with_gosched);
+        spin_forever_with_gosched();
+    });
+    let l = r.livelock.as_ref().expect("a livelock finding");
+    assert!(!r.is_clean());
+    assert!(l.reason.contains("max_steps=100000"), "{}", l.reason);
+    assert!(l.steps >= 100_000);
+    let ids: Vec<u64> = l.goroutines.iter().map(|g| g.id).collect();
+    assert!(ids.contains(&1) && ids.contains(&2), "{ids:?}");
+    assert!(l
+        .goroutines
+        .iter()
+        .all(|g| g.wait_reason == "running" || g.wait_reason == "runnable"));
+    assert!(
+        l.goroutines.iter().any(|g| g
+            .stack
+            .iter()
+            .any(|f| f.function.contains("spin_forever_with_gosched"))),
+        "{r}"
+    );
+    let text = r.to_string();
+    assert!(
+        text.contains("fatal error: gosan: livelock: the run reached max_steps=100000"),
+        "{text}"
+    );
+    assert!(text.contains("goroutine 1 ["), "{text}");
+    let json: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+    assert!(json["livelock"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("max_steps"));
+}
+
+#[test]
+fn ticker_next_to_a_receive_nobody_sends_to_ends_at_the_time_bound() {
+    let cfg = gosan::Config::new().max_time(Duration::from_secs(60));
+    let r = gosan::run_with(cfg, || {
+        let t = gosan::time::Ticker::new(Duration::from_millis(1));
+        gosan::go(move || for _ in &t.c {});
+        let c = gosan::chan::<()>(0);
+        c.recv();
+    });
+    let l = r.livelock.as_ref().expect("a livelock finding");
+    assert!(l.reason.contains("max_time=60s"), "{}", l.reason);
+    assert!(l.virtual_nanos > 60_000_000_000);
+    assert!(
+        l.goroutines
+            .iter()
+            .any(|g| g.id == 1 && g.wait_reason == "chan receive"),
+        "{r}"
+    );
+}
+
+#[test]
+fn run_bound_options_are_validated() {
+    use gosan_runtime::__private::parse_options;
+    for bad in [
+        "max_steps=0",
+        "max_steps=x",
+        "max_time=0",
+        "max_time=999999999999",
+    ] {
+        let e = parse_options(bad, "GOSAN_OPTIONS").unwrap_err();
+        assert_eq!(Some(e.key.as_str()), bad.split('=').next(), "{e}");
+    }
+    assert!(parse_options("max_steps=1000 max_time=5", "GOSAN_OPTIONS").is_ok());
+    let e = gosan::Config::new().max_steps(0).resolve().unwrap_err();
+    assert_eq!(e.key, "max_steps");
+    let e = gosan::Config::new()
+        .max_time(Duration::from_millis(1))
+        .resolve()
+        .unwrap_err();
+    assert_eq!(e.key, "max_time");
+}
+
+#[test]
+fn the_after_main_phase_is_not_a_livelock() {
+    let r = gosan::run_with(gosan::Config::new().max_steps(50_000), || {
+        gosan::go(spin_forever_with_gosched);
+    });
+    assert!(r.livelock.is_none(), "{r}");
+}
+
+// ── 5. reports at the right time ────────────────────────────────────────────────
+
+#[inline(never)]
+fn panics_in_a_goroutine() {
+    panic!("goroutine panic after a user hook");
+}
+
+#[test]
+#[ignore = "run as a child process"]
+fn child_user_hook_installed_after_first_run() {
+    if !is_child() {
+        return;
+    }
+    let r = gosan::run(|| {});
+    assert!(r.is_clean());
+    std::panic::set_hook(Box::new(|_| println!("child: user hook called")));
+    let r = gosan::run(panics_in_a_goroutine);
+    let p = r.panic.as_ref().expect("panic finding");
+    assert!(
+        p.goroutine
+            .stack
+            .iter()
+            .any(|f| f.function.contains("panics_in_a_goroutine")),
+        "stackless report:\n{r}"
+    );
+    // Outside goroutines the user's hook still runs (gosan's chains to it).
+    let _ = std::panic::catch_unwind(|| panic!("outside"));
+    println!("child: stack kept");
+}
+
+#[test]
+fn gosans_panic_hook_chains_with_a_user_hook_installed_later() {
+    let c = child("child_user_hook_installed_after_first_run", &[]);
+    assert_eq!(
+        c.code,
+        Some(0),
+        "stdout:\n{}\nstderr:\n{}",
+        c.stdout,
+        c.stderr
+    );
+    assert!(c.stdout.contains("child: stack kept"), "{}", c.stdout);
+    assert!(c.stdout.contains("child: user hook called"), "{}", c.stdout);
+}
+
+// ── 6. deep contexts ────────────────────────────────────────────────────────────
+
+const CONTEXT_DEPTH: usize = 5_000;
+
+#[test]
+#[ignore = "run as a child process"]
+fn child_deep_context_chain() {
+    if !is_child() {
+        return;
+    }
+    use gosan::context::{background, with_cancel};
+    // Cancelling the root of a deep chain, then dropping it.
+    let r = gosan::run(|| {
+        let (root, cancel) = with_cancel(&background());
+        let mut ctx = root.clone();
+        let mut cancels = Vec::new();
+        for _ in 0..CONTEXT_DEPTH {
+            let (c, f) = with_cancel(&ctx);
+            cancels.push(f);
+            ctx = c;
+        }
+        cancel.cancel();
+        assert!(ctx.err().is_some());
+        drop(ctx);
+        drop(cancels);
+    });
+    assert!(r.is_clean(), "{r}");
+    // Dropping a deep chain nobody cancelled (the leaf holds every ancestor).
+    let r = gosan::run(|| {
+        let mut ctx = background();
+        let mut cancels = Vec::new();
+        for _ in 0..CONTEXT_DEPTH {
+            let (c, f) = with_cancel(&ctx);
+            cancels.push(f);
+            ctx = c;
+        }
+        drop(cancels);
+        drop(ctx);
+    });
+    assert!(r.is_clean(), "{r}");
+    println!("child: deep contexts ok");
+}
+
+#[test]
+fn cancelling_and_dropping_deep_context_chains_does_not_overflow() {
+    let c = child("child_deep_context_chain", &[]);
+    assert_eq!(
+        c.code,
+        Some(0),
+        "stdout:\n{}\nstderr:\n{}",
+        c.stdout,
+        c.stderr
+    );
+    assert!(c.stdout.contains("child: deep contexts ok"), "{}", c.stdout);
 }

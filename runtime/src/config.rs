@@ -138,7 +138,17 @@ pub struct Config {
     pub(crate) format: Option<Format>,
     pub(crate) trace: Option<PathBuf>,
     pub(crate) shard: Option<(u32, u32)>,
+    pub(crate) max_steps: Option<u64>,
+    pub(crate) max_time: Option<std::time::Duration>,
 }
+
+/// Default of [`Config::max_steps`]: scheduling steps a run may take.
+pub const DEFAULT_MAX_STEPS: u64 = 1_000_000_000;
+/// Default of [`Config::max_time`]: the end of the virtual clock (`u64::MAX`
+/// nanoseconds, ~584 years). Long sleeps are progress, not a livelock, and an unread
+/// ticker backs off to the clock's end, where the run is a deadlock; a ticker read
+/// forever next to a blocked main is stopped by [`DEFAULT_MAX_STEPS`].
+pub const DEFAULT_MAX_TIME: std::time::Duration = std::time::Duration::from_nanos(u64::MAX);
 
 macro_rules! setters {
     ($($(#[$m:meta])* $name:ident : $t:ty),* $(,)?) => {$(
@@ -193,6 +203,15 @@ impl Config {
         /// [`Format::Sarif`] is not supported yet: [`Config::resolve`] returns an
         /// [`OptionError`] for `format`.
         format: Format,
+        /// Most scheduling steps one run may take (`max_steps=N`, default
+        /// [`DEFAULT_MAX_STEPS`]; at least 1). A run that reaches it ends with a
+        /// `livelock` finding naming the goroutines still running and where.
+        max_steps: u64,
+        /// Most virtual time one run may span (`max_time=SECONDS`, default
+        /// [`DEFAULT_MAX_TIME`], the end of the virtual clock; at least 1 s). A run whose clock passes it (a
+        /// ticker firing forever next to a receive nobody sends to) ends with a
+        /// `livelock` finding.
+        max_time: std::time::Duration,
     }
 
     /// Write reports to `<path>.<pid>` instead of stderr.
@@ -248,6 +267,12 @@ impl Config {
         }
         if let Some(on) = self.detect_races {
             check_race(SRC, on, if on { "true" } else { "false" })?;
+        }
+        if let Some(n) = self.max_steps {
+            check_max_steps(SRC, n, &n.to_string())?;
+        }
+        if let Some(d) = self.max_time {
+            check_max_time(SRC, d, &format!("{d:?}"))?;
         }
         if let Some(st) = &self.strategy {
             // The builder's strategy, checked by the parser's rules (bounds).
@@ -310,6 +335,15 @@ impl Config {
             format: self.format.or(env.format).unwrap_or(Format::Text),
             shard,
             debug,
+            max_steps: self
+                .max_steps
+                .or(env.max_steps)
+                .unwrap_or(DEFAULT_MAX_STEPS),
+            max_time_nanos: self
+                .max_time
+                .or(env.max_time)
+                .unwrap_or(DEFAULT_MAX_TIME)
+                .as_nanos() as u64,
         })
     }
 }
@@ -340,6 +374,10 @@ pub struct Resolved {
     pub format: Format,
     pub shard: Option<(u32, u32)>,
     pub debug: Debug,
+    /// See [`Config::max_steps`].
+    pub max_steps: u64,
+    /// [`Config::max_time`] in nanoseconds.
+    pub max_time_nanos: u64,
 }
 
 /// A seed no earlier run in this process used: time, address-space and counter mixed.
@@ -417,6 +455,29 @@ fn check_format(source: &'static str, f: Format) -> Result<(), OptionError> {
     }
 }
 
+fn check_max_steps(source: &'static str, n: u64, v: &str) -> Result<(), OptionError> {
+    if n == 0 {
+        return Err(bad(source, "max_steps", v, "expected at least 1"));
+    }
+    Ok(())
+}
+
+fn check_max_time(
+    source: &'static str,
+    d: std::time::Duration,
+    v: &str,
+) -> Result<(), OptionError> {
+    if d < std::time::Duration::from_secs(1) || d > DEFAULT_MAX_TIME {
+        return Err(bad(
+            source,
+            "max_time",
+            v,
+            "expected 1 second ..= 584 years (the virtual clock's end)",
+        ));
+    }
+    Ok(())
+}
+
 /// `race=1` needs the detector compiled in (cargo feature `race`, default on).
 fn check_race(source: &'static str, on: bool, v: &str) -> Result<(), OptionError> {
     if on && !crate::race::ENABLED {
@@ -432,7 +493,8 @@ fn check_race(source: &'static str, on: bool, v: &str) -> Result<(), OptionError
 }
 
 const KNOWN: &str = "exitcode, halt_on_error, log_path, strip_path_prefix, history_size, seed, \
-                     strategy, procs, race, leak_check, detect_lock_order, format, trace, shard";
+                     strategy, procs, race, leak_check, detect_lock_order, format, trace, shard, \
+                     max_steps, max_time";
 
 /// Parses `GOSAN_OPTIONS` text: space-separated `key=value` pairs.
 ///
@@ -502,6 +564,17 @@ pub fn parse_options(text: &str, source: &'static str) -> Result<Config, OptionE
                 c.format = Some(f)
             }
             "trace" => return Err(trace_not_supported(source)),
+            "max_steps" => {
+                let n = parse_u64(source, key, v)?;
+                check_max_steps(source, n, v)?;
+                c.max_steps = Some(n)
+            }
+            "max_time" => {
+                let secs = parse_u64(source, key, v)?;
+                let d = std::time::Duration::from_secs(secs.min(u64::MAX / 2));
+                check_max_time(source, d, v)?;
+                c.max_time = Some(d)
+            }
             "shard" => {
                 let parsed = v
                     .split_once('/')

@@ -5,8 +5,8 @@ use crate::config::{Config, Resolved, Strategy};
 use crate::race::{RawRace, Site};
 use crate::sched::{self, strategy::derive_seed, RawDump};
 use gosan_detector::report::{
-    symbolize, Access, DeadlockReport, Frame, GoroutineDump, GoroutineOrigin, PanicReport,
-    RaceReport, Report,
+    symbolize, Access, DeadlockReport, Frame, GoroutineDump, GoroutineOrigin, LivelockReport,
+    PanicReport, RaceReport, Report,
 };
 use std::sync::Arc;
 
@@ -137,6 +137,12 @@ fn run_once<F: FnOnce() + Send + 'static>(
             s => s.spelling(),
         },
         notes: out.notes,
+        livelock: out.livelock.as_ref().map(|(reason, gs)| LivelockReport {
+            reason: reason.clone(),
+            steps: out.steps,
+            virtual_nanos: out.virtual_nanos,
+            goroutines: gs.iter().map(dump).collect(),
+        }),
     };
     (report, out.steps)
 }
@@ -333,7 +339,7 @@ pub fn main<F: FnOnce() + Send + 'static>(cfg: Config, f: F) -> ! {
             None => eprint!("{text}"),
         }
     }
-    let code = if report.panic.is_some() || report.deadlock.is_some() {
+    let code = if report.panic.is_some() || report.deadlock.is_some() || report.livelock.is_some() {
         2
     } else if !report.races.is_empty() || !report.leaks.is_empty() || !report.lock_order.is_empty()
     {

@@ -68,6 +68,23 @@ impl Display for DeadlockReport {
     }
 }
 
+impl Display for LivelockReport {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "fatal error: gosan: livelock: {} ({} steps, {:.3}s of virtual time); the goroutines that kept running:",
+            self.reason,
+            self.steps,
+            self.virtual_nanos as f64 / 1e9
+        )?;
+        for g in &self.goroutines {
+            writeln!(f)?;
+            write!(f, "{g}")?;
+        }
+        Ok(())
+    }
+}
+
 impl Display for PanicReport {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         let class = if self.fatal { "fatal error" } else { "panic" };
@@ -171,6 +188,10 @@ impl Display for Report {
         }
         if let Some(d) = &self.deadlock {
             write!(f, "{d}")?;
+            writeln!(f)?;
+        }
+        if let Some(l) = &self.livelock {
+            write!(f, "{l}")?;
             writeln!(f)?;
         }
         if !self.leaks.is_empty() {

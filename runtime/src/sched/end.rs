@@ -76,12 +76,74 @@ impl Sched {
         }
     }
 
-    /// Virtual time moved (a timer fired): the after-main phase's time bound.
+    /// Virtual time moved (a timer fired): the after-main phase's time bound, and
+    /// the run's own (`max_time`: a livelock before main returned).
     #[inline]
     pub(super) fn time_advanced(&mut self) {
         if self.main_done && self.now - self.main_done_at > AFTER_MAIN_NANOS {
             self.end();
+        } else if !self.main_done && self.now > self.max_time {
+            self.livelocked(format!(
+                "the run reached max_time={}s of virtual time",
+                self.max_time / 1_000_000_000
+            ));
         }
+    }
+
+    /// The run reached one of its bounds before main returned: a livelock finding,
+    /// and the run ends.
+    #[cold]
+    pub(super) fn livelocked(&mut self, reason: String) {
+        if self.livelock.is_none() && self.panic.is_none() && !self.main_done {
+            self.livelock = Some(reason);
+        }
+        self.end();
+    }
+
+    /// The decision record is full (`Record::full`): its memory is bounded, so the
+    /// run stops with a livelock finding.
+    #[cold]
+    pub(super) fn record_full(&mut self) {
+        self.livelocked(format!(
+            "the schedule record reached {} entries",
+            super::strategy::MAX_RECORD_RUNS
+        ));
+    }
+
+    /// The loop stopped: when the step bound stopped it before main returned, that
+    /// is a livelock; either way, with a livelock, dump every live goroutine (the
+    /// ones that kept running first) while their stacks still exist.
+    fn record_livelock(&mut self) {
+        if self.stop_at != 0 && self.steps >= self.max_steps && !self.main_done {
+            let reason = format!(
+                "the run reached max_steps={} scheduling steps",
+                self.max_steps
+            );
+            self.livelocked(reason);
+        }
+        if self.livelock.is_none() {
+            return;
+        }
+        let mut v: Vec<(u8, RawDump)> = (0..self.gs.len() as u32)
+            .filter_map(|s| {
+                let g = &self.gs[s as usize];
+                let rank = match g.state {
+                    GState::Running => 0,
+                    GState::Runnable => 1,
+                    GState::Waiting => 2,
+                    _ => return None,
+                };
+                let mut d = self.dump(s);
+                match g.state {
+                    GState::Running => d.reason = "running",
+                    GState::Runnable => d.reason = "runnable",
+                    _ => {}
+                }
+                Some((rank, d))
+            })
+            .collect();
+        v.sort_by_key(|(rank, d)| (*rank, d.id));
+        self.livelock_dumps = v.into_iter().map(|(_, d)| d).collect();
     }
 
     /// When the after-main phase hit its bound, goroutines parked where nothing can
@@ -270,8 +332,11 @@ pub(crate) fn record_fatal(msg: &str) {
 /// # Safety
 /// As [`idle`]; called once, after `run_loop` returned.
 pub(super) unsafe fn finish(s: *mut Sched) {
-    // SAFETY: per the contract; a short borrow.
-    unsafe { (*s).record_bounded_leaks() };
+    // SAFETY: per the contract; short borrows.
+    unsafe {
+        (*s).record_livelock();
+        (*s).record_bounded_leaks();
+    }
     // SAFETY: per the contract.
     unsafe { teardown(s) };
 }

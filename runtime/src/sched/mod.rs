@@ -83,7 +83,7 @@ pub(crate) struct Sched {
     cur_g: *mut G,
     /// The run stops at the next switch once `steps >= stop_at`: 0 once it is
     /// ending ([`Sched::end`]), the after-main step bound after main returned with
-    /// leak_check, `u64::MAX` before.
+    /// leak_check, `max_steps` before.
     stop_at: u64,
     next_goid: u64,
     live: usize,
@@ -113,6 +113,12 @@ pub(crate) struct Sched {
     /// What the report's reader must know about the run itself (a goroutine
     /// abandoned at teardown, …): `Report.notes`. Written by `end.rs`.
     notes: Vec<String>,
+    /// Bounds of the run (`max_steps`, `max_time` in virtual nanoseconds) and, once
+    /// one is reached before main returned, why the run was stopped (`end.rs`).
+    max_steps: u64,
+    max_time: u64,
+    livelock: Option<String>,
+    livelock_dumps: Vec<RawDump>,
     /// Depth of [`NoSwitch`] guards: while > 0 no scheduling point switches and
     /// parking panics.
     no_switch: u32,
@@ -179,7 +185,7 @@ impl Sched {
             runq: VecDeque::new(),
             current: NONE,
             cur_g: std::ptr::null_mut(),
-            stop_at: u64::MAX,
+            stop_at: cfg.max_steps,
             next_goid: 1,
             live: 0,
             rng,
@@ -205,6 +211,10 @@ impl Sched {
             no_switch: 0,
             race_stopped: None,
             notes: Vec::new(),
+            max_steps: cfg.max_steps,
+            max_time: cfg.max_time_nanos,
+            livelock: None,
+            livelock_dumps: Vec::new(),
             race: (cfg.detect_races && crate::race::ENABLED).then(|| {
                 Box::new(crate::race::RaceRun::new(
                     cfg.history_size > 0,

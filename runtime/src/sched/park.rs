@@ -82,6 +82,9 @@ unsafe fn sched_point_in(s: *mut Sched) {
         let sr = &mut *s;
         sr.steps += 1;
         let g = sr.cur_g;
+        // Where it stands, for a livelock dump if the run stops while it is
+        // runnable.
+        (*g).park_fp = capture::frame_pointer();
         if sr.must_stop() {
             (g, Switch::Idle)
         } else {

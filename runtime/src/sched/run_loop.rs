@@ -196,6 +196,9 @@ pub(crate) struct Outcome {
     pub(crate) races: Vec<crate::race::RawRace>,
     /// Things the reader of the report must know (the detector stopped, …).
     pub(crate) notes: Vec<String>,
+    /// Why the run was stopped at a bound, and its live goroutines then.
+    pub(crate) livelock: Option<(String, Vec<super::RawDump>)>,
+    pub(crate) virtual_nanos: u64,
 }
 
 /// Runs `f` as goroutine 1 under a fresh scheduler on this thread until the run ends.
@@ -226,6 +229,8 @@ pub(crate) fn run_main<F: FnOnce() + Send + 'static>(
     drop(guard);
     let sched = *sched;
     Ok(Outcome {
+        livelock: sched.livelock.map(|r| (r, sched.livelock_dumps)),
+        virtual_nanos: sched.now,
         panic: sched.panic,
         deadlock: sched.deadlock,
         leaks: sched.leaks,
@@ -292,6 +297,12 @@ unsafe fn run_loop(s: *mut Sched, first: u32) {
             CoroutineResult::Yield(Switch::Idle) => next = None,
             // SAFETY: per the contract.
             CoroutineResult::Return(()) => next = unsafe { finished(s, slot) },
+        }
+        // SAFETY: per the contract; short borrows.
+        unsafe {
+            if (*s).record.full {
+                (*s).record_full();
+            }
         }
         // SAFETY: per the contract; read-only.
         if unsafe { (*s).must_stop() } {

@@ -56,7 +56,13 @@ pub(crate) fn derive_seed(base: u64, i: u64) -> u64 {
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Record {
     runs: Vec<(u64, u32)>,
+    /// Set once [`MAX_RECORD_RUNS`] entries exist: later decisions are not recorded
+    /// and the run ends (a livelock finding: its memory is bounded).
+    pub(crate) full: bool,
 }
+
+/// Most run-length entries a run's decision record holds (16 bytes each: 256 MiB).
+pub(crate) const MAX_RECORD_RUNS: usize = 1 << 24;
 
 impl Record {
     #[inline]
@@ -66,6 +72,10 @@ impl Record {
                 *n += 1;
                 return;
             }
+        }
+        if self.runs.len() >= MAX_RECORD_RUNS {
+            self.full = true;
+            return;
         }
         self.runs.push((v, 1));
     }
