@@ -615,3 +615,52 @@ fn cancelling_and_dropping_deep_context_chains_does_not_overflow() {
     );
     assert!(c.stdout.contains("child: deep contexts ok"), "{}", c.stdout);
 }
+
+// ── 4. blocking calls ───────────────────────────────────────────────────────────
+
+#[test]
+#[ignore = "run as a child process"]
+fn child_blocking_std_channel_recv() {
+    if !is_child() {
+        return;
+    }
+    for seed in 0..8 {
+        let r = gosan::run_with(gosan::Config::new().seed(seed), || {
+            let (tx, rx) = std::sync::mpsc::channel::<i32>();
+            let c = gosan::chan::<i32>(1);
+            let c2 = c.clone();
+            gosan::go(move || {
+                // runs while main is in `blocking`, then feeds it
+                c2.send(1);
+                tx.send(41).unwrap();
+            });
+            let got = gosan::blocking(move || rx.recv().unwrap());
+            assert_eq!(got, 41);
+            // `c`'s sender ran while main was blocked; its value is still there.
+            assert_eq!(c.recv(), Some(1));
+        });
+        assert!(r.is_clean(), "seed {seed}:\n{r}");
+    }
+    // A panic in `f` resumes in the goroutine.
+    let r = gosan::run(|| {
+        let local = String::from("borrowed");
+        let n: usize = gosan::blocking(|| local.len());
+        assert_eq!(n, 8);
+        gosan::blocking(|| panic!("panic inside blocking"));
+    });
+    assert_eq!(r.panic.as_ref().unwrap().message, "panic inside blocking");
+    println!("child: blocking ok");
+}
+
+#[test]
+fn blocking_runs_on_a_helper_thread_while_the_others_run() {
+    let c = child("child_blocking_std_channel_recv", &[]);
+    assert_eq!(
+        c.code,
+        Some(0),
+        "stdout:\n{}\nstderr:\n{}",
+        c.stdout,
+        c.stderr
+    );
+    assert!(c.stdout.contains("child: blocking ok"), "{}", c.stdout);
+}

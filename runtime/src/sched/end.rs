@@ -188,6 +188,11 @@ pub(super) unsafe fn idle(s: *mut Sched) -> Option<u32> {
             if !(*s).runq.is_empty() {
                 return (*s).decide(None);
             }
+            // A goroutine in `blocking` is running on a helper thread: wait for it
+            // before moving virtual time or judging anyone blocked forever.
+            if super::blocking::drain(s, true) {
+                continue;
+            }
             if fire_next_timer(s) {
                 continue;
             }

@@ -12,6 +12,7 @@
 //! - `timer.rs`: virtual time.
 //! - `end.rs`: the one place that decides how a run ends, and teardown.
 //! - `race_ctx.rs`: the detector's view of the run (the race-context accessor).
+//! - `blocking.rs`: `gosan::blocking` (helper threads, `[syscall]`).
 //!
 //! # Shape
 //! The thread that calls `run` runs `run_loop` on its own stack; each goroutine is a
@@ -30,6 +31,7 @@
 //! scope, and the loop itself works through the raw pointer. Each file's header names
 //! the fields it writes.
 
+mod blocking;
 mod decide;
 mod end;
 mod g;
@@ -39,6 +41,7 @@ mod run_loop;
 pub(crate) mod strategy;
 pub(crate) mod timer;
 
+pub use blocking::blocking;
 pub(crate) use decide::choose;
 pub(crate) use end::{record_fatal, Teardown};
 pub(crate) use g::{overflow_info, RawDump, RawPanic, WaitReason, G};
@@ -119,6 +122,10 @@ pub(crate) struct Sched {
     max_time: u64,
     livelock: Option<String>,
     livelock_dumps: Vec<RawDump>,
+    /// Blocking calls in flight on helper threads, and the channel their
+    /// completions arrive on (`blocking.rs`).
+    blocking_pending: usize,
+    completions: Option<blocking::Completions>,
     /// Depth of [`NoSwitch`] guards: while > 0 no scheduling point switches and
     /// parking panics.
     no_switch: u32,
@@ -215,6 +222,8 @@ impl Sched {
             max_time: cfg.max_time_nanos,
             livelock: None,
             livelock_dumps: Vec::new(),
+            blocking_pending: 0,
+            completions: None,
             race: (cfg.detect_races && crate::race::ENABLED).then(|| {
                 Box::new(crate::race::RaceRun::new(
                     cfg.history_size > 0,

@@ -128,6 +128,8 @@ pub(crate) fn yield_now() {
         if fire && fire_next_timer(s) {
             (*s).spin_streak = 0;
         }
+        // A spinner may wait for a goroutine in `gosan::blocking`.
+        super::blocking::drain(s, false);
         sched_point_in(s);
     }
 }
