@@ -664,3 +664,121 @@ fn blocking_runs_on_a_helper_thread_while_the_others_run() {
     );
     assert!(c.stdout.contains("child: blocking ok"), "{}", c.stdout);
 }
+
+// ── 4. the watchdog ─────────────────────────────────────────────────────────────
+
+#[inline(never)]
+fn spin_on_std_atomic(flag: &std::sync::atomic::AtomicBool) {
+    while !flag.load(Ordering::Relaxed) {
+        std::hint::spin_loop();
+    }
+}
+
+#[test]
+#[ignore = "run as a child process"]
+fn child_std_atomic_spin() {
+    if !is_child() {
+        return;
+    }
+    let cfg = gosan::Config::new().watchdog(Duration::from_secs(1));
+    let _ = gosan::run_with(cfg, || {
+        let flag = std::sync::Arc::new(AtomicBool::new(false));
+        let f2 = flag.clone();
+        // No gosan operation: never yields. Nobody sets the flag; once main
+        // returned the after-main phase runs it too.
+        gosan::go(move || spin_on_std_atomic(&f2));
+        let _keep = flag;
+    });
+    println!("child: the run returned");
+}
+
+#[test]
+fn watchdog_ends_a_goroutine_that_reaches_no_scheduling_point() {
+    let c = child("child_std_atomic_spin", &[]);
+    assert_eq!(
+        c.code,
+        Some(2),
+        "stdout:\n{}\nstderr:\n{}",
+        c.stdout,
+        c.stderr
+    );
+    assert!(
+        c.stderr
+            .contains("fatal error: gosan: watchdog: goroutine 2 reached no scheduling point"),
+        "{}",
+        c.stderr
+    );
+    assert!(c.stderr.contains("goroutine 2 [running]:"), "{}", c.stderr);
+    assert!(c.stderr.contains("spin_on_std_atomic"), "{}", c.stderr);
+    assert!(c.stderr.contains("created by gosan::go at"), "{}", c.stderr);
+}
+
+#[test]
+fn watchdog_option_is_validated_and_zero_is_off() {
+    use gosan_runtime::__private::parse_options;
+    assert!(parse_options("watchdog=0", "GOSAN_OPTIONS").is_ok());
+    assert!(parse_options("watchdog=30", "GOSAN_OPTIONS").is_ok());
+    let e = parse_options("watchdog=x", "GOSAN_OPTIONS").unwrap_err();
+    assert_eq!(e.key, "watchdog");
+    let e = parse_options("watchdog=99999999", "GOSAN_OPTIONS").unwrap_err();
+    assert_eq!(e.key, "watchdog");
+}
+
+#[test]
+fn a_long_blocking_call_is_not_stuck() {
+    let cfg = gosan::Config::new().watchdog(Duration::from_secs(1));
+    let r = gosan::run_with(cfg, || {
+        gosan::blocking(|| std::thread::sleep(Duration::from_millis(2500)));
+    });
+    assert!(r.is_clean(), "{r}");
+}
+
+#[inline(never)]
+fn lock_std_mutex(m: &std::sync::Mutex<i32>) -> i32 {
+    *m.lock().unwrap()
+}
+
+#[test]
+#[ignore = "run as a child process"]
+fn child_std_mutex_across_send() {
+    if !is_child() {
+        return;
+    }
+    let cfg = gosan::Config::new().watchdog(Duration::from_secs(1));
+    let _ = gosan::run_with(cfg, || {
+        let m = std::sync::Arc::new(std::sync::Mutex::new(0));
+        let c = gosan::chan::<i32>(0);
+        let (m2, c2) = (m.clone(), c.clone());
+        gosan::go(move || {
+            let g = m2.lock().unwrap();
+            c2.send(*g); // parks holding the std lock
+        });
+        gosan::go(move || {
+            let _ = lock_std_mutex(&m); // blocks the one OS thread for good
+        });
+        gosan::gosched();
+        c.recv();
+    });
+    println!("child: the run returned");
+}
+
+#[test]
+fn watchdog_ends_a_run_blocked_in_a_std_mutex() {
+    let c = child("child_std_mutex_across_send", &[]);
+    if c.stdout.contains("child: the run returned") {
+        return; // the second goroutine ran before the first locked (seed-dependent)
+    }
+    assert_eq!(
+        c.code,
+        Some(2),
+        "stdout:\n{}\nstderr:\n{}",
+        c.stdout,
+        c.stderr
+    );
+    assert!(
+        c.stderr.contains("fatal error: gosan: watchdog:"),
+        "{}",
+        c.stderr
+    );
+    assert!(c.stderr.contains("lock_std_mutex"), "{}", c.stderr);
+}

@@ -140,7 +140,11 @@ pub struct Config {
     pub(crate) shard: Option<(u32, u32)>,
     pub(crate) max_steps: Option<u64>,
     pub(crate) max_time: Option<std::time::Duration>,
+    pub(crate) watchdog: Option<std::time::Duration>,
 }
+
+/// Default of [`Config::watchdog`].
+pub const DEFAULT_WATCHDOG: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Default of [`Config::max_steps`]: scheduling steps a run may take.
 pub const DEFAULT_MAX_STEPS: u64 = 1_000_000_000;
@@ -212,6 +216,11 @@ impl Config {
         /// ticker firing forever next to a receive nobody sends to) ends with a
         /// `livelock` finding.
         max_time: std::time::Duration,
+        /// Wall time a run may go without reaching a scheduling point before the
+        /// watchdog ends the process with the stuck goroutine's stack, exit 2
+        /// (`watchdog=SECONDS`, default [`DEFAULT_WATCHDOG`]; zero = off): a loop with
+        /// no gosan operation (a std atomic spin, a std lock) cannot be preempted.
+        watchdog: std::time::Duration,
     }
 
     /// Write reports to `<path>.<pid>` instead of stderr.
@@ -339,6 +348,7 @@ impl Config {
                 .max_steps
                 .or(env.max_steps)
                 .unwrap_or(DEFAULT_MAX_STEPS),
+            watchdog: self.watchdog.or(env.watchdog).unwrap_or(DEFAULT_WATCHDOG),
             max_time_nanos: self
                 .max_time
                 .or(env.max_time)
@@ -378,6 +388,8 @@ pub struct Resolved {
     pub max_steps: u64,
     /// [`Config::max_time`] in nanoseconds.
     pub max_time_nanos: u64,
+    /// See [`Config::watchdog`] (zero: off).
+    pub watchdog: std::time::Duration,
 }
 
 /// A seed no earlier run in this process used: time, address-space and counter mixed.
@@ -494,7 +506,7 @@ fn check_race(source: &'static str, on: bool, v: &str) -> Result<(), OptionError
 
 const KNOWN: &str = "exitcode, halt_on_error, log_path, strip_path_prefix, history_size, seed, \
                      strategy, procs, race, leak_check, detect_lock_order, format, trace, shard, \
-                     max_steps, max_time";
+                     max_steps, max_time, watchdog";
 
 /// Parses `GOSAN_OPTIONS` text: space-separated `key=value` pairs.
 ///
@@ -568,6 +580,13 @@ pub fn parse_options(text: &str, source: &'static str) -> Result<Config, OptionE
                 let n = parse_u64(source, key, v)?;
                 check_max_steps(source, n, v)?;
                 c.max_steps = Some(n)
+            }
+            "watchdog" => {
+                let secs = parse_u64(source, key, v)?;
+                if secs > 1_000_000 {
+                    return Err(bad(source, key, v, "expected 0 (off) ..= 1000000 seconds"));
+                }
+                c.watchdog = Some(std::time::Duration::from_secs(secs))
             }
             "max_time" => {
                 let secs = parse_u64(source, key, v)?;

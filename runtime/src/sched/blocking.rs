@@ -58,7 +58,22 @@ struct Join<'a>(&'a Done);
 
 impl Drop for Join<'_> {
     fn drop(&mut self) {
+        let s = sched_ptr();
+        if s.is_null() || self.0.is_set() {
+            self.0.wait();
+            return;
+        }
+        // SAFETY: this thread's run; a plain read of the counters' handle (the
+        // watchdog skips a run waiting for a helper thread: teardown of a goroutine
+        // in `blocking`).
+        let waiting = unsafe { (*s).counters.clone() };
+        waiting
+            .waiting
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         self.0.wait();
+        waiting
+            .waiting
+            .store(false, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -147,9 +162,16 @@ pub(super) unsafe fn drain(s: *mut Sched, wait: bool) -> bool {
     };
     let mut got = Vec::new();
     if wait {
+        // Waiting for a helper thread is not being stuck (the watchdog skips it).
+        sr.counters
+            .waiting
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         if let Ok(g) = c.rx.recv() {
             got.push(g);
         }
+        sr.counters
+            .waiting
+            .store(false, std::sync::atomic::Ordering::Relaxed);
     }
     while let Ok(g) = c.rx.try_recv() {
         got.push(g);

@@ -13,6 +13,7 @@
 //! - `end.rs`: the one place that decides how a run ends, and teardown.
 //! - `race_ctx.rs`: the detector's view of the run (the race-context accessor).
 //! - `blocking.rs`: `gosan::blocking` (helper threads, `[syscall]`).
+//! - `watchdog.rs`: the watchdog thread (a goroutine stuck with no scheduling point).
 //!
 //! # Shape
 //! The thread that calls `run` runs `run_loop` on its own stack; each goroutine is a
@@ -40,6 +41,7 @@ mod race_ctx;
 mod run_loop;
 pub(crate) mod strategy;
 pub(crate) mod timer;
+mod watchdog;
 
 pub use blocking::blocking;
 pub(crate) use decide::choose;
@@ -125,6 +127,8 @@ pub(crate) struct Sched {
     /// Blocking calls in flight on helper threads, and the channel their
     /// completions arrive on (`blocking.rs`).
     blocking_pending: usize,
+    /// What the watchdog thread samples (`watchdog.rs`).
+    counters: std::sync::Arc<watchdog::Counters>,
     completions: Option<blocking::Completions>,
     /// Depth of [`NoSwitch`] guards: while > 0 no scheduling point switches and
     /// parking panics.
@@ -223,6 +227,7 @@ impl Sched {
             livelock: None,
             livelock_dumps: Vec::new(),
             blocking_pending: 0,
+            counters: Default::default(),
             completions: None,
             race: (cfg.detect_races && crate::race::ENABLED).then(|| {
                 Box::new(crate::race::RaceRun::new(
@@ -231,6 +236,17 @@ impl Sched {
                 ))
             }),
         })
+    }
+}
+
+impl Sched {
+    /// One more scheduling step for the watchdog. Relaxed: a counter with one writer
+    /// (this thread); the watchdog only compares samples.
+    #[inline(always)]
+    pub(super) fn tick(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let p = &self.counters.progress;
+        p.store(p.load(Relaxed).wrapping_add(1), Relaxed);
     }
 }
 

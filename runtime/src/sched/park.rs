@@ -67,6 +67,7 @@ pub fn sched_point() {
         }
         if sr.runq.is_empty() && !sr.must_stop() {
             sr.steps += 1;
+            sr.tick();
             return; // nobody else can run: nothing to decide
         }
         sched_point_in(s)
@@ -81,6 +82,7 @@ unsafe fn sched_point_in(s: *mut Sched) {
     let (g, sw) = unsafe {
         let sr = &mut *s;
         sr.steps += 1;
+        sr.tick();
         let g = sr.cur_g;
         // Where it stands, for a livelock dump if the run stops while it is
         // runnable.
@@ -171,6 +173,7 @@ fn park_inner(reason: WaitReason, forever: bool) {
     let next = unsafe {
         let sr = &mut *s;
         sr.steps += 1;
+        sr.tick();
         sr.spin_streak = 0;
         let gr = &mut *g;
         gr.state = GState::Waiting;

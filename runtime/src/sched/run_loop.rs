@@ -216,6 +216,8 @@ pub(crate) fn run_main<F: FnOnce() + Send + 'static>(
     let s: *mut Sched = &mut *sched;
     SCHED.with(|c| c.set(s));
     let guard = SchedGuard;
+    // Dropped before `sched` (declared after it): unregisters the run's counters.
+    let watch = super::watchdog::watch(&sched, cfg.watchdog);
     // SAFETY: `s` points at `sched`, alive until the end of this function; from here
     // on it is only used through the raw pointer.
     let main_slot = unsafe { (*s).spawn(f, Location::caller(), None) };
@@ -226,6 +228,7 @@ pub(crate) fn run_main<F: FnOnce() + Send + 'static>(
         run_loop(s, main_slot);
         super::end::finish(s);
     }
+    drop(watch);
     drop(guard);
     let sched = *sched;
     Ok(Outcome {
@@ -284,7 +287,10 @@ unsafe fn run_loop(s: *mut Sched, first: u32) {
         // runs; nothing else borrows it.
         let r = unsafe { (*coro).resume(Cmd::Run) };
         // SAFETY: per the contract.
-        unsafe { (*s).cur_g = std::ptr::null_mut() };
+        unsafe {
+            (*s).cur_g = std::ptr::null_mut();
+            (*s).tick();
+        }
         // SAFETY: per the contract.
         unsafe {
             let g = &*gptr;
