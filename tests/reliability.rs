@@ -782,3 +782,88 @@ fn watchdog_ends_a_run_blocked_in_a_std_mutex() {
     );
     assert!(c.stderr.contains("lock_std_mutex"), "{}", c.stderr);
 }
+
+// ── 5. nothing of an ended run stays allocated ─────────────────────────────────
+
+static AFTER_FUNC_DROPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+struct CountDrop;
+
+impl Drop for CountDrop {
+    fn drop(&mut self) {
+        AFTER_FUNC_DROPS.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn pending_after_func_closures_are_dropped_when_the_run_ends_early() {
+    for i in 1..=3 {
+        let r = gosan::run_with(gosan::Config::new().leak_check(false), || {
+            let guard = CountDrop;
+            let _t = gosan::time::after_func(Duration::from_secs(3600), move || {
+                let _g = &guard;
+            });
+            // main returns: the run ends with the timer pending
+        });
+        assert!(r.is_clean(), "{r}");
+        assert_eq!(AFTER_FUNC_DROPS.load(Ordering::SeqCst), i);
+    }
+}
+
+// ── 5. misuse across runs ───────────────────────────────────────────────────────
+
+const ANOTHER_RUN: &str = "this operation would wake a goroutine of another gosan run";
+
+/// Run A (another thread) parks a goroutine on `c`; run B's goroutine 2 sends on it.
+fn send_into_another_run(detect_races: bool) -> gosan::Report {
+    let c = gosan::chan::<i32>(0);
+    let (parked_tx, parked_rx) = std::sync::mpsc::channel::<()>();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let ca = c.clone();
+    let a = std::thread::spawn(move || {
+        let cfg = gosan::Config::new()
+            .leak_check(false)
+            .strategy(gosan::Strategy::RoundRobin);
+        gosan::run_with(cfg, move || {
+            let c2 = ca.clone();
+            let started = gosan::chan::<()>(1);
+            let s2 = started.clone();
+            gosan::go(move || {
+                s2.send(());
+                c2.recv();
+            });
+            started.recv();
+            for _ in 0..8 {
+                gosan::gosched(); // round-robin: it reaches its receive and parks
+            }
+            parked_tx.send(()).unwrap();
+            gosan::blocking(move || done_rx.recv().unwrap());
+        })
+    });
+    parked_rx.recv().unwrap();
+    let cfg = gosan::Config::new().detect_races(detect_races);
+    let r = gosan::run_with(cfg, move || {
+        let done = gosan::chan::<()>(0);
+        let d2 = done.clone();
+        gosan::go(move || {
+            c.send(1);
+            d2.send(());
+        });
+        done.recv();
+    });
+    done_tx.send(()).unwrap();
+    let _ = a.join();
+    r
+}
+
+#[test]
+fn a_channel_shared_between_two_runs_is_the_documented_error_in_every_mode() {
+    for detect in [true, false] {
+        let r = send_into_another_run(detect);
+        let p = r.panic.as_ref().expect("misuse panic");
+        assert!(
+            p.message.contains(ANOTHER_RUN),
+            "detect_races={detect}:\n{r}"
+        );
+    }
+}

@@ -286,6 +286,10 @@ struct Orphan {
 }
 
 impl Fire for OrphanDeadline {
+    fn abandon(&self) {
+        let keep = self.st.lock().keep.take();
+        drop(keep);
+    }
     fn live(&self, _gen: u64) -> bool {
         let live = self.done.strong_count() > 0;
         if !live {

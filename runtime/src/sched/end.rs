@@ -241,7 +241,12 @@ fn payload_message(payload: &(dyn std::any::Any + Send)) -> String {
 /// panic (the first finding wins; later ones become notes); outside teardown it is
 /// ignored (the caller reports the panic it was handling).
 pub(super) fn drop_caught<T>(v: T) {
-    let mut r = std::panic::catch_unwind(AssertUnwindSafe(move || drop(v)));
+    call_caught(move || drop(v))
+}
+
+/// Runs `f`, catching and handling its panic as [`drop_caught`] does.
+pub(super) fn call_caught(f: impl FnOnce()) {
+    let mut r = std::panic::catch_unwind(AssertUnwindSafe(f));
     let mut first: Option<String> = None;
     for _ in 0..DROP_PANIC_DEPTH {
         match r {
@@ -287,11 +292,14 @@ fn record_panic(message: String) {
             goroutine,
         });
     } else if sr.tearing_down {
-        // SAFETY: CUR_G, when non-null, is the running goroutine's record.
-        let id = if g.is_null() { 0 } else { unsafe { (*g).id } };
-        sr.notes.push(format!(
-            "goroutine {id} panicked during teardown: {message}"
-        ));
+        let who = if g.is_null() {
+            "a destructor of a pending timer".to_string()
+        } else {
+            // SAFETY: CUR_G is the running goroutine's record.
+            format!("goroutine {}", unsafe { (*g).id })
+        };
+        sr.notes
+            .push(format!("{who} panicked during teardown: {message}"));
     }
     sr.end();
 }
@@ -355,7 +363,7 @@ unsafe fn teardown(s: *mut Sched) {
     // SAFETY: per the contract.
     unsafe {
         (*s).tearing_down = true;
-        (*s).timers.clear();
+        super::timer::abandon_all(s);
         (*s).runq.clear();
     }
     // SAFETY: per the contract.

@@ -310,7 +310,7 @@ pub(crate) fn ready(g: GRef) {
 /// thread) would wake a goroutine this thread's scheduler does not own.
 #[cold]
 #[track_caller]
-fn woken_from_another_run() -> ! {
+pub(super) fn woken_from_another_run() -> ! {
     panic!(
         "gosan: this operation would wake a goroutine of another gosan run (or was called outside any run); channels and sync primitives must not be shared between runs or with threads outside a run"
     )

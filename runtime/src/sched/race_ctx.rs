@@ -31,13 +31,21 @@ pub(crate) struct RaceCtx<'a> {
     /// The running goroutine; `None` in scheduler context.
     pub(crate) cur: Option<&'a G>,
     gs: &'a [Box<G>],
+    /// This run's identity (its scheduler's address, as `GRef::run`).
+    sched: usize,
 }
 
 impl RaceCtx<'_> {
     /// The happens-before slot of goroutine `g` of this run, if it is still the
     /// goroutine in its slot.
+    ///
+    /// A goroutine of another run (a channel or primitive shared between runs) is the
+    /// documented misuse panic, as `ready` gives it, never a detector event.
     #[inline]
     pub(crate) fn tid_of(&self, g: GRef) -> Option<Tid> {
+        if g.run != self.sched {
+            super::park::woken_from_another_run();
+        }
         let gr = self.gs.get(g.slot as usize)?;
         (gr.id == g.id).then_some(gr.tid)
     }
@@ -72,6 +80,7 @@ pub(crate) fn with_race<R>(f: impl FnOnce(&mut RaceCtx<'_>) -> Option<R>) -> Opt
         run,
         cur,
         gs: &sr.gs,
+        sched: s as usize,
     });
     sr.race_event_done();
     out
