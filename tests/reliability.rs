@@ -867,3 +867,36 @@ fn a_channel_shared_between_two_runs_is_the_documented_error_in_every_mode() {
         );
     }
 }
+
+// ── 5. check's reproduce line reproduces under check ────────────────────────────
+
+fn order_dependent() {
+    let x = gosan::Shared::new(0i64);
+    let c = gosan::chan::<()>(0);
+    let (x2, c2) = (x.clone(), c.clone());
+    gosan::go(move || {
+        x2.set(1);
+        c2.send(());
+    });
+    if x.get() == 1 {
+        panic!("saw the write early");
+    }
+    c.recv();
+}
+
+#[test]
+fn checks_reproduce_line_reproduces_the_failing_iteration_under_check() {
+    let found = gosan::check(gosan::Config::new(), 200, order_dependent);
+    assert!(!found.is_clean(), "no schedule found the finding");
+    let line = found.reproduce_line();
+    // What `GOSAN_OPTIONS="seed=… strategy=…"` gives `#[gosan::test(iterations)]`.
+    let opts = line.split('"').nth(1).expect("quoted GOSAN_OPTIONS");
+    let cfg = gosan_runtime::__private::parse_options(opts, "GOSAN_OPTIONS").unwrap();
+    let again = gosan::check(cfg, 200, order_dependent);
+    assert_eq!(again.schedule, found.schedule, "{line}");
+    assert_eq!(again.seed, found.seed);
+    assert_eq!(
+        again.panic.as_ref().map(|p| &p.message),
+        found.panic.as_ref().map(|p| &p.message)
+    );
+}

@@ -34,7 +34,9 @@ pub fn run_with<F: FnOnce() + Send + 'static>(cfg: Config, f: F) -> Report {
 
 /// Explores up to `iterations` schedules of `f` (derived seeds; strategy from `cfg`,
 /// else alternating Random and PCT depth 3) and returns the first report with any
-/// finding, or a clean report carrying the base seed.
+/// finding, or a clean report carrying the base seed. A seed given in `cfg` or
+/// `GOSAN_OPTIONS` is used verbatim by the first iteration (Random when no strategy
+/// is given), so a report's reproduce line repeats it under `check` as well.
 ///
 /// # Panics
 /// Like [`run_with`]: an invalid option (or one not supported yet) panics with
@@ -51,7 +53,9 @@ pub fn check<F: Fn() + Send + Sync + 'static>(cfg: Config, iterations: usize, f:
                 continue;
             }
         }
-        let seed = if i == 0 && r.seed_given && r.strategy.is_some() {
+        // The first iteration uses a given seed verbatim, so the reproduce line of any
+        // report (`seed=… [strategy=…]`) repeats it under `check` too.
+        let seed = if i == 0 && r.seed_given {
             r.seed
         } else {
             derive_seed(r.seed, i)
