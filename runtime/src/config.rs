@@ -141,6 +141,9 @@ pub struct Config {
     pub(crate) max_steps: Option<u64>,
     pub(crate) max_time: Option<std::time::Duration>,
     pub(crate) watchdog: Option<std::time::Duration>,
+    /// Set by `#[gosan::main]`/`#[gosan::test]` (they print reports): print each race
+    /// on stderr when it is found, as Go does. Not an option.
+    pub(crate) stream_races: bool,
 }
 
 /// Default of [`Config::watchdog`].
@@ -208,17 +211,17 @@ impl Config {
         /// [`OptionError`] for `format`.
         format: Format,
         /// Most scheduling steps one run may take (`max_steps=N`, default
-        /// [`DEFAULT_MAX_STEPS`]; at least 1). A run that reaches it ends with a
+        /// 10^9; at least 1). A run that reaches it ends with a
         /// `livelock` finding naming the goroutines still running and where.
         max_steps: u64,
         /// Most virtual time one run may span (`max_time=SECONDS`, default
-        /// [`DEFAULT_MAX_TIME`], the end of the virtual clock; at least 1 s). A run whose clock passes it (a
+        /// the end of the virtual clock, ~584 years; at least 1 s). A run whose clock passes it (a
         /// ticker firing forever next to a receive nobody sends to) ends with a
         /// `livelock` finding.
         max_time: std::time::Duration,
         /// Wall time a run may go without reaching a scheduling point before the
         /// watchdog ends the process with the stuck goroutine's stack, exit 2
-        /// (`watchdog=SECONDS`, default [`DEFAULT_WATCHDOG`]; zero = off): a loop with
+        /// (`watchdog=SECONDS`, default 60 s; zero = off): a loop with
         /// no gosan operation (a std atomic spin, a std lock) cannot be preempted.
         watchdog: std::time::Duration,
     }
@@ -348,6 +351,7 @@ impl Config {
                 .max_steps
                 .or(env.max_steps)
                 .unwrap_or(DEFAULT_MAX_STEPS),
+            stream_races: self.stream_races,
             watchdog: self.watchdog.or(env.watchdog).unwrap_or(DEFAULT_WATCHDOG),
             max_time_nanos: self
                 .max_time
@@ -390,6 +394,9 @@ pub struct Resolved {
     pub max_time_nanos: u64,
     /// See [`Config::watchdog`] (zero: off).
     pub watchdog: std::time::Duration,
+    /// Races are printed on stderr when found (`#[gosan::main]`, `#[gosan::test]`
+    /// with text output to stderr).
+    pub stream_races: bool,
 }
 
 /// A seed no earlier run in this process used: time, address-space and counter mixed.

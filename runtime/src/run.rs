@@ -190,7 +190,7 @@ fn located(
     frames
 }
 
-fn to_race(r: &RawRace, strip: &str) -> RaceReport {
+pub(crate) fn to_race(r: &RawRace, strip: &str) -> RaceReport {
     RaceReport {
         current: Access {
             kind: r.current,
@@ -252,14 +252,16 @@ pub fn strategy(spelling: &str) -> Strategy {
 /// `#[gosan::test]` without `iterations`: one run; any finding fails the test with
 /// the full report.
 #[track_caller]
-pub fn test_run<F: FnOnce() + Send + 'static>(cfg: Config, f: F) {
+pub fn test_run<F: FnOnce() + Send + 'static>(mut cfg: Config, f: F) {
+    cfg.stream_races = true;
     let report = run_with(cfg, f);
     fail_test_on_finding(&report);
 }
 
 /// `#[gosan::test(iterations = N)]`: explores N schedules with [`check`].
 #[track_caller]
-pub fn test_check<F: Fn() + Send + Sync + 'static>(cfg: Config, iterations: usize, f: F) {
+pub fn test_check<F: Fn() + Send + Sync + 'static>(mut cfg: Config, iterations: usize, f: F) {
+    cfg.stream_races = true;
     let report = check(cfg, iterations, f);
     fail_test_on_finding(&report);
 }
@@ -308,7 +310,11 @@ fn mark_finding(report: &Report) {
 #[track_caller]
 fn fail_test_on_finding(report: &Report) {
     if !report.is_clean() {
-        panic!("gosan found a problem:\n{report}");
+        // The races were printed on stderr when found; the message has the rest.
+        panic!(
+            "gosan found a problem:\n{}",
+            report.text_after_streamed_races()
+        );
     }
 }
 
@@ -319,17 +325,20 @@ fn fail_test_on_finding(report: &Report) {
 /// parallel scheduler exists (DESIGN.md's default for `main` is then the number of
 /// CPUs).
 pub fn main<F: FnOnce() + Send + 'static>(cfg: Config, f: F) -> ! {
-    let r = match cfg.resolve() {
+    let mut r = match cfg.resolve() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("gosan: {e}");
             std::process::exit(2)
         }
     };
+    // Text on stderr: each race is printed when found, as Go does.
+    r.stream_races = r.format == crate::config::Format::Text && r.log_path.is_none();
     let report = run_resolved(&r, f);
     if !report.is_clean() || !report.notes.is_empty() {
         let text = match r.format {
             crate::config::Format::Json => report.to_json() + "\n",
+            _ if r.stream_races => report.text_after_streamed_races(),
             _ => report.to_string(),
         };
         match &r.log_path {

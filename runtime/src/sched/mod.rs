@@ -129,6 +129,9 @@ pub(crate) struct Sched {
     blocking_pending: usize,
     /// What the watchdog thread samples (`watchdog.rs`).
     counters: std::sync::Arc<watchdog::Counters>,
+    /// Print each race on stderr when found (`race_ctx.rs`), and how many were.
+    stream_races: Option<String>,
+    races_printed: usize,
     completions: Option<blocking::Completions>,
     /// Depth of [`NoSwitch`] guards: while > 0 no scheduling point switches and
     /// parking panics.
@@ -228,6 +231,8 @@ impl Sched {
             livelock_dumps: Vec::new(),
             blocking_pending: 0,
             counters: Default::default(),
+            stream_races: cfg.stream_races.then(|| cfg.strip_path_prefix.clone()),
+            races_printed: 0,
             completions: None,
             race: (cfg.detect_races && crate::race::ENABLED).then(|| {
                 Box::new(crate::race::RaceRun::new(

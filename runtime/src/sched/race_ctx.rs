@@ -86,6 +86,18 @@ pub(crate) fn with_race<R>(f: impl FnOnce(&mut RaceCtx<'_>) -> Option<R>) -> Opt
     out
 }
 
+/// Go prints a race the moment it is found; so do `#[gosan::main]` and
+/// `#[gosan::test]` (the summary stays at the end of the report).
+#[cold]
+fn print_races(races: &[crate::race::RawRace], strip: &str) {
+    use std::io::Write;
+    let mut text = String::new();
+    for r in races {
+        text.push_str(&crate::run::to_race(r, strip).to_string());
+    }
+    let _ = std::io::stderr().write_all(text.as_bytes());
+}
+
 /// Whether [`with_race`] would run an event now (a query, not an event: no
 /// consequences to apply). The channel fast paths ask it once per operation.
 #[inline]
@@ -103,6 +115,12 @@ impl Sched {
     /// the detector past its memory budget.
     #[inline]
     fn race_event_done(&mut self) {
+        if let (Some(strip), Some(r)) = (&self.stream_races, self.race.as_deref()) {
+            if r.races.len() > self.races_printed {
+                print_races(&r.races[self.races_printed..], strip);
+                self.races_printed = r.races.len();
+            }
+        }
         if let Some(r) = self.race.as_deref() {
             if r.halt_on_error && !r.races.is_empty() {
                 self.end();
