@@ -42,8 +42,9 @@ pub(crate) struct State<T> {
 }
 
 /// The channel's happens-before state (Go's `racenotify`/`racesync`): one clock per
-/// buffer slot (one for an unbuffered channel), allocated on first use by a run that
-/// detects races, the ring positions those clocks follow, and the clock `close`
+/// buffer slot (one for an unbuffered channel), allocated on demand as the ring
+/// positions reach them (a channel of capacity 10^8 costs nothing per slot until used;
+/// Go's `racenotify` needs no per-slot memory either), the ring positions those clocks follow, and the clock `close`
 /// releases into.
 ///
 /// Edges: the k-th send release-stores slot `k mod C` after acquiring it, the k-th
@@ -70,8 +71,10 @@ impl ChanRace {
     }
 
     fn slot(&mut self, i: usize) -> &mut RaceClock {
-        if self.slots.is_empty() {
-            self.slots.resize_with(self.n, RaceClock::new);
+        if i >= self.slots.len() {
+            // Positions advance one at a time from 0, so the vector grows with the
+            // channel's use, never to `n` up front.
+            self.slots.resize_with(i + 1, RaceClock::new);
         }
         &mut self.slots[i]
     }
@@ -179,8 +182,22 @@ impl fmt::Display for TryRecvError {
 }
 impl std::error::Error for TryRecvError {}
 
+/// Largest buffer `chan` accepts, in bytes: Go's `maxAlloc` on 64-bit Linux.
+const MAX_CHAN_BYTES: usize = 1 << 48;
+
 /// `make(chan T, cap)`: unbuffered when `cap == 0`.
+///
+/// # Panics
+/// `makechan: size out of range` (Go's text) when a buffer of `cap` values cannot
+/// exist (`cap * size_of::<T>()`, at least one byte per value, above 2^48 bytes).
+#[track_caller]
 pub fn chan<T>(cap: usize) -> Chan<T> {
+    if cap
+        .checked_mul(std::mem::size_of::<T>().max(1))
+        .is_none_or(|b| b > MAX_CHAN_BYTES)
+    {
+        makechan_out_of_range();
+    }
     Chan {
         inner: Some(Arc::new(Inner {
             state: SpinLock::new(State {
@@ -193,6 +210,12 @@ pub fn chan<T>(cap: usize) -> Chan<T> {
             cap,
         })),
     }
+}
+
+#[cold]
+#[track_caller]
+fn makechan_out_of_range() -> ! {
+    panic!("makechan: size out of range")
 }
 
 #[cold]
@@ -497,8 +520,10 @@ impl<T> Chan<T> {
         true
     }
 
-    /// Number of buffered values (`len(c)`; not a scheduling point, not an access).
+    /// Number of buffered values (`len(c)`). A yield (so a loop spinning on
+    /// `c.len() == 0` lets the sender run, under every strategy), not an access.
     pub fn len(&self) -> usize {
+        sched::yield_now();
         self.inner.as_ref().map_or(0, |i| i.state.lock().buf.len())
     }
 
@@ -507,8 +532,10 @@ impl<T> Chan<T> {
         self.len() == 0
     }
 
-    /// Buffer capacity (`cap(c)`); 0 for unbuffered and nil channels.
+    /// Buffer capacity (`cap(c)`); 0 for unbuffered and nil channels. A scheduling
+    /// point, not an access.
     pub fn cap(&self) -> usize {
+        sched::sched_point();
         self.inner.as_ref().map_or(0, |i| i.cap)
     }
 

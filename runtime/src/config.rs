@@ -20,6 +20,7 @@
 //! default `true`, so `true` cannot be an error) but has no effect yet: no lock-order
 //! detector exists, and `Report::lock_order` is always empty.
 
+use crate::sched::strategy::{Record, MAX_PCT_DEPTH};
 use std::fmt;
 use std::path::PathBuf;
 
@@ -58,14 +59,16 @@ impl Strategy {
         }
         if let Some(d) = lower.strip_prefix("pct:") {
             return match d.parse::<u32>() {
-                Ok(depth) if depth >= 1 => Ok(Strategy::Pct { depth }),
-                _ => Err("expected pct:N with N >= 1".into()),
+                Ok(depth) if (1..=MAX_PCT_DEPTH).contains(&depth) => Ok(Strategy::Pct { depth }),
+                _ => Err(format!("expected pct:N with 1 <= N <= {MAX_PCT_DEPTH}")),
             };
         }
         if lower == "pct" {
             return Ok(Strategy::Pct { depth: 3 });
         }
         if let Some(s) = v.strip_prefix("replay:") {
+            // Checked here (syntax, length) so a bad schedule is an option error.
+            Record::decode_runs(s).map_err(|e| format!("bad replay schedule: {e}"))?;
             return Ok(Strategy::Replay(s.to_string()));
         }
         Err("expected random, roundrobin, pct:N or replay:SCHEDULE".into())
@@ -135,7 +138,24 @@ pub struct Config {
     pub(crate) format: Option<Format>,
     pub(crate) trace: Option<PathBuf>,
     pub(crate) shard: Option<(u32, u32)>,
+    pub(crate) max_steps: Option<u64>,
+    pub(crate) max_time: Option<std::time::Duration>,
+    pub(crate) watchdog: Option<std::time::Duration>,
+    /// Set by `#[gosan::main]`/`#[gosan::test]` (they print reports): print each race
+    /// on stderr when it is found, as Go does. Not an option.
+    pub(crate) stream_races: bool,
 }
+
+/// Default of [`Config::watchdog`].
+pub const DEFAULT_WATCHDOG: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Default of [`Config::max_steps`]: scheduling steps a run may take.
+pub const DEFAULT_MAX_STEPS: u64 = 1_000_000_000;
+/// Default of [`Config::max_time`]: the end of the virtual clock (`u64::MAX`
+/// nanoseconds, ~584 years). Long sleeps are progress, not a livelock, and an unread
+/// ticker backs off to the clock's end, where the run is a deadlock; a ticker read
+/// forever next to a blocked main is stopped by [`DEFAULT_MAX_STEPS`].
+pub const DEFAULT_MAX_TIME: std::time::Duration = std::time::Duration::from_nanos(u64::MAX);
 
 macro_rules! setters {
     ($($(#[$m:meta])* $name:ident : $t:ty),* $(,)?) => {$(
@@ -190,6 +210,20 @@ impl Config {
         /// [`Format::Sarif`] is not supported yet: [`Config::resolve`] returns an
         /// [`OptionError`] for `format`.
         format: Format,
+        /// Most scheduling steps one run may take (`max_steps=N`, default
+        /// 10^9; at least 1). A run that reaches it ends with a
+        /// `livelock` finding naming the goroutines still running and where.
+        max_steps: u64,
+        /// Most virtual time one run may span (`max_time=SECONDS`, default
+        /// the end of the virtual clock, ~584 years; at least 1 s). A run whose clock passes it (a
+        /// ticker firing forever next to a receive nobody sends to) ends with a
+        /// `livelock` finding.
+        max_time: std::time::Duration,
+        /// Wall time a run may go without reaching a scheduling point before the
+        /// watchdog ends the process with the stuck goroutine's stack, exit 2
+        /// (`watchdog=SECONDS`, default 60 s; zero = off): a loop with
+        /// no gosan operation (a std atomic spin, a std lock) cannot be preempted.
+        watchdog: std::time::Duration,
     }
 
     /// Write reports to `<path>.<pid>` instead of stderr.
@@ -246,6 +280,21 @@ impl Config {
         if let Some(on) = self.detect_races {
             check_race(SRC, on, if on { "true" } else { "false" })?;
         }
+        if let Some(n) = self.max_steps {
+            check_max_steps(SRC, n, &n.to_string())?;
+        }
+        if let Some(d) = self.max_time {
+            check_max_time(SRC, d, &format!("{d:?}"))?;
+        }
+        if let Some(st) = &self.strategy {
+            // The builder's strategy, checked by the parser's rules (bounds).
+            Strategy::parse_spelling(&st.spelling()).map_err(|r| OptionError {
+                source: SRC,
+                key: "strategy".into(),
+                value: Some(st.spelling()),
+                reason: r,
+            })?;
+        }
         let seed = self.seed.or(env.seed);
         let procs = self.procs.or(env.procs).unwrap_or(1);
         let shard = self.shard.or(env.shard);
@@ -298,6 +347,17 @@ impl Config {
             format: self.format.or(env.format).unwrap_or(Format::Text),
             shard,
             debug,
+            max_steps: self
+                .max_steps
+                .or(env.max_steps)
+                .unwrap_or(DEFAULT_MAX_STEPS),
+            stream_races: self.stream_races,
+            watchdog: self.watchdog.or(env.watchdog).unwrap_or(DEFAULT_WATCHDOG),
+            max_time_nanos: self
+                .max_time
+                .or(env.max_time)
+                .unwrap_or(DEFAULT_MAX_TIME)
+                .as_nanos() as u64,
         })
     }
 }
@@ -328,6 +388,15 @@ pub struct Resolved {
     pub format: Format,
     pub shard: Option<(u32, u32)>,
     pub debug: Debug,
+    /// See [`Config::max_steps`].
+    pub max_steps: u64,
+    /// [`Config::max_time`] in nanoseconds.
+    pub max_time_nanos: u64,
+    /// See [`Config::watchdog`] (zero: off).
+    pub watchdog: std::time::Duration,
+    /// Races are printed on stderr when found (`#[gosan::main]`, `#[gosan::test]`
+    /// with text output to stderr).
+    pub stream_races: bool,
 }
 
 /// A seed no earlier run in this process used: time, address-space and counter mixed.
@@ -405,6 +474,29 @@ fn check_format(source: &'static str, f: Format) -> Result<(), OptionError> {
     }
 }
 
+fn check_max_steps(source: &'static str, n: u64, v: &str) -> Result<(), OptionError> {
+    if n == 0 {
+        return Err(bad(source, "max_steps", v, "expected at least 1"));
+    }
+    Ok(())
+}
+
+fn check_max_time(
+    source: &'static str,
+    d: std::time::Duration,
+    v: &str,
+) -> Result<(), OptionError> {
+    if d < std::time::Duration::from_secs(1) || d > DEFAULT_MAX_TIME {
+        return Err(bad(
+            source,
+            "max_time",
+            v,
+            "expected 1 second ..= 584 years (the virtual clock's end)",
+        ));
+    }
+    Ok(())
+}
+
 /// `race=1` needs the detector compiled in (cargo feature `race`, default on).
 fn check_race(source: &'static str, on: bool, v: &str) -> Result<(), OptionError> {
     if on && !crate::race::ENABLED {
@@ -420,7 +512,8 @@ fn check_race(source: &'static str, on: bool, v: &str) -> Result<(), OptionError
 }
 
 const KNOWN: &str = "exitcode, halt_on_error, log_path, strip_path_prefix, history_size, seed, \
-                     strategy, procs, race, leak_check, detect_lock_order, format, trace, shard";
+                     strategy, procs, race, leak_check, detect_lock_order, format, trace, shard, \
+                     max_steps, max_time, watchdog";
 
 /// Parses `GOSAN_OPTIONS` text: space-separated `key=value` pairs.
 ///
@@ -490,6 +583,24 @@ pub fn parse_options(text: &str, source: &'static str) -> Result<Config, OptionE
                 c.format = Some(f)
             }
             "trace" => return Err(trace_not_supported(source)),
+            "max_steps" => {
+                let n = parse_u64(source, key, v)?;
+                check_max_steps(source, n, v)?;
+                c.max_steps = Some(n)
+            }
+            "watchdog" => {
+                let secs = parse_u64(source, key, v)?;
+                if secs > 1_000_000 {
+                    return Err(bad(source, key, v, "expected 0 (off) ..= 1000000 seconds"));
+                }
+                c.watchdog = Some(std::time::Duration::from_secs(secs))
+            }
+            "max_time" => {
+                let secs = parse_u64(source, key, v)?;
+                let d = std::time::Duration::from_secs(secs.min(u64::MAX / 2));
+                check_max_time(source, d, v)?;
+                c.max_time = Some(d)
+            }
             "shard" => {
                 let parsed = v
                     .split_once('/')

@@ -178,11 +178,45 @@ impl CtxState {
     ///
     /// `by`: `None` when the running goroutine cancels (it releases into `clock`),
     /// else the clock the canceler (a deadline timer, a canceled parent) published.
+    ///
+    /// Iterative over the descendants (depth first, in creation order, as the
+    /// recursive form would go): a chain of thousands of contexts is canceled in
+    /// constant stack (Go handles such depths).
     fn cancel(&self, err: ContextError, remove: bool, by: Option<&mut RaceClock>) {
+        let Some((children, published)) = self.cancel_one(err, by) else {
+            return;
+        };
+        let mut work: Vec<(ChildRef, RaceClock)> = Vec::new();
+        push_children(&mut work, children, published);
+        while let Some((child, mut clock)) = work.pop() {
+            if let Some(s) = child.state.upgrade() {
+                if let Some((grand, published)) = s.cancel_one(err, Some(&mut clock)) {
+                    push_children(&mut work, grand, published);
+                }
+            } else if let Some(d) = child.done.upgrade() {
+                Chan::close_with_clock(&d, &mut clock);
+            }
+        }
+        if remove {
+            if let Some(p) = &self.parent {
+                let gone = p.m.lock().children.remove(&self.id);
+                drop(gone);
+            }
+        }
+    }
+
+    /// This context's own part of [`cancel`](Self::cancel): sets `err`, closes
+    /// `done`; returns its children and the clock it published, or `None` when it
+    /// was already canceled.
+    fn cancel_one(
+        &self,
+        err: ContextError,
+        by: Option<&mut RaceClock>,
+    ) -> Option<(BTreeMap<u64, ChildRef>, RaceClock)> {
         let (children, mut published) = {
             let mut m = self.m.lock();
             if m.err.is_some() {
-                return;
+                return None;
             }
             m.err = Some(err);
             m.timer = false;
@@ -196,19 +230,7 @@ impl CtxState {
         if let Some(inner) = &self.done.inner {
             Chan::close_with_clock(inner, &mut published);
         }
-        for child in children.into_values() {
-            if let Some(s) = child.state.upgrade() {
-                s.cancel(err, false, Some(&mut published));
-            } else if let Some(d) = child.done.upgrade() {
-                Chan::close_with_clock(&d, &mut published);
-            }
-        }
-        if remove {
-            if let Some(p) = &self.parent {
-                let gone = p.m.lock().children.remove(&self.id);
-                drop(gone);
-            }
-        }
+        Some((children, published))
     }
 
     /// The error, with no edge (`Debug`: an observation).
@@ -223,6 +245,18 @@ impl CtxState {
             race::acquire(&mut m.clock);
         }
         m.err
+    }
+}
+
+/// Queues `children` on the cancel work stack, each with a copy of the parent's
+/// published clock, in reverse so they pop in creation order.
+fn push_children(
+    work: &mut Vec<(ChildRef, RaceClock)>,
+    children: BTreeMap<u64, ChildRef>,
+    mut published: RaceClock,
+) {
+    for child in children.into_values().rev() {
+        work.push((child, copy_clock(&mut published)));
     }
 }
 
@@ -252,6 +286,10 @@ struct Orphan {
 }
 
 impl Fire for OrphanDeadline {
+    fn abandon(&self) {
+        let keep = self.st.lock().keep.take();
+        drop(keep);
+    }
     fn live(&self, _gen: u64) -> bool {
         let live = self.done.strong_count() > 0;
         if !live {
@@ -274,6 +312,48 @@ impl Fire for OrphanDeadline {
 
 impl Drop for CtxState {
     fn drop(&mut self) {
+        self.unregister();
+        if let Some(p) = self.parent.take() {
+            drop_parent(p);
+        }
+    }
+}
+
+thread_local! {
+    /// Parents whose drop was deferred by [`drop_parent`], and whether a drain loop
+    /// runs on this thread.
+    static DEFERRED: std::cell::RefCell<Vec<Arc<CtxState>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+    static DRAINING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Drops a context's parent without recursing: dropping the leaf of a chain of
+/// thousands of contexts frees each ancestor in turn from one loop (the outermost
+/// `drop_parent` on the thread), in constant stack.
+fn drop_parent(p: Arc<CtxState>) {
+    if DRAINING.with(|d| d.get()) {
+        DEFERRED.with(|q| q.borrow_mut().push(p));
+        return;
+    }
+    /// Ends the drain even when a drop panics; what is left is dropped later.
+    struct Draining;
+    impl Drop for Draining {
+        fn drop(&mut self) {
+            DRAINING.with(|d| d.set(false));
+        }
+    }
+    DRAINING.with(|d| d.set(true));
+    let _draining = Draining;
+    drop(p);
+    while let Some(next) = DEFERRED.with(|q| q.borrow_mut().pop()) {
+        drop(next);
+    }
+}
+
+impl CtxState {
+    /// The body of `Drop`: unregisters from the parent, or hands a pending deadline
+    /// to the `done` channel someone still holds.
+    fn unregister(&mut self) {
         let Some(inner) = &self.done.inner else {
             return;
         };

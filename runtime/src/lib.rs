@@ -56,10 +56,16 @@ pub fn gosched() {
     sched::yield_now();
 }
 
-/// Runs a blocking OS call. In deterministic mode (`procs = 1`) the whole run waits
-/// for it, as it must on one thread; the parallel scheduler hands the P off.
+/// Runs a blocking OS call (a std channel receive, a file read, a `std::sync`
+/// lock) without stopping the run: `f` runs on a helper OS thread while the calling
+/// goroutine parks (`goroutine N [syscall]:`), the other goroutines run on, and the
+/// deadlock checker waits for the call instead of calling anyone blocked forever.
+/// `f`'s panic resumes in the caller. Outside a goroutine, `f` just runs.
+///
+/// When the run ends while `f` is still running, its goroutine's teardown waits for
+/// `f` to return (`f` borrows from the goroutine's frame).
 pub fn blocking<F: FnOnce() -> R + Send, R: Send>(f: F) -> R {
-    f()
+    sched::blocking(f)
 }
 
 /// Entry points for gosan's own crates and macros — not user API, no stability.

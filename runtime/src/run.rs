@@ -5,8 +5,8 @@ use crate::config::{Config, Resolved, Strategy};
 use crate::race::{RawRace, Site};
 use crate::sched::{self, strategy::derive_seed, RawDump};
 use gosan_detector::report::{
-    symbolize, Access, DeadlockReport, Frame, GoroutineDump, GoroutineOrigin, PanicReport,
-    RaceReport, Report,
+    symbolize, Access, DeadlockReport, Frame, GoroutineDump, GoroutineOrigin, LivelockReport,
+    PanicReport, RaceReport, Report,
 };
 use std::sync::Arc;
 
@@ -34,7 +34,9 @@ pub fn run_with<F: FnOnce() + Send + 'static>(cfg: Config, f: F) -> Report {
 
 /// Explores up to `iterations` schedules of `f` (derived seeds; strategy from `cfg`,
 /// else alternating Random and PCT depth 3) and returns the first report with any
-/// finding, or a clean report carrying the base seed.
+/// finding, or a clean report carrying the base seed. A seed given in `cfg` or
+/// `GOSAN_OPTIONS` is used verbatim by the first iteration (Random when no strategy
+/// is given), so a report's reproduce line repeats it under `check` as well.
 ///
 /// # Panics
 /// Like [`run_with`]: an invalid option (or one not supported yet) panics with
@@ -51,7 +53,9 @@ pub fn check<F: Fn() + Send + Sync + 'static>(cfg: Config, iterations: usize, f:
                 continue;
             }
         }
-        let seed = if i == 0 && r.seed_given && r.strategy.is_some() {
+        // The first iteration uses a given seed verbatim, so the reproduce line of any
+        // report (`seed=… [strategy=…]`) repeats it under `check` too.
+        let seed = if i == 0 && r.seed_given {
             r.seed
         } else {
             derive_seed(r.seed, i)
@@ -137,6 +141,12 @@ fn run_once<F: FnOnce() + Send + 'static>(
             s => s.spelling(),
         },
         notes: out.notes,
+        livelock: out.livelock.as_ref().map(|(reason, gs)| LivelockReport {
+            reason: reason.clone(),
+            steps: out.steps,
+            virtual_nanos: out.virtual_nanos,
+            goroutines: gs.iter().map(dump).collect(),
+        }),
     };
     (report, out.steps)
 }
@@ -180,7 +190,7 @@ fn located(
     frames
 }
 
-fn to_race(r: &RawRace, strip: &str) -> RaceReport {
+pub(crate) fn to_race(r: &RawRace, strip: &str) -> RaceReport {
     RaceReport {
         current: Access {
             kind: r.current,
@@ -242,14 +252,16 @@ pub fn strategy(spelling: &str) -> Strategy {
 /// `#[gosan::test]` without `iterations`: one run; any finding fails the test with
 /// the full report.
 #[track_caller]
-pub fn test_run<F: FnOnce() + Send + 'static>(cfg: Config, f: F) {
+pub fn test_run<F: FnOnce() + Send + 'static>(mut cfg: Config, f: F) {
+    cfg.stream_races = true;
     let report = run_with(cfg, f);
     fail_test_on_finding(&report);
 }
 
 /// `#[gosan::test(iterations = N)]`: explores N schedules with [`check`].
 #[track_caller]
-pub fn test_check<F: Fn() + Send + Sync + 'static>(cfg: Config, iterations: usize, f: F) {
+pub fn test_check<F: Fn() + Send + Sync + 'static>(mut cfg: Config, iterations: usize, f: F) {
+    cfg.stream_races = true;
     let report = check(cfg, iterations, f);
     fail_test_on_finding(&report);
 }
@@ -298,7 +310,11 @@ fn mark_finding(report: &Report) {
 #[track_caller]
 fn fail_test_on_finding(report: &Report) {
     if !report.is_clean() {
-        panic!("gosan found a problem:\n{report}");
+        // The races were printed on stderr when found; the message has the rest.
+        panic!(
+            "gosan found a problem:\n{}",
+            report.text_after_streamed_races()
+        );
     }
 }
 
@@ -309,17 +325,20 @@ fn fail_test_on_finding(report: &Report) {
 /// parallel scheduler exists (DESIGN.md's default for `main` is then the number of
 /// CPUs).
 pub fn main<F: FnOnce() + Send + 'static>(cfg: Config, f: F) -> ! {
-    let r = match cfg.resolve() {
+    let mut r = match cfg.resolve() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("gosan: {e}");
             std::process::exit(2)
         }
     };
+    // Text on stderr: each race is printed when found, as Go does.
+    r.stream_races = r.format == crate::config::Format::Text && r.log_path.is_none();
     let report = run_resolved(&r, f);
     if !report.is_clean() || !report.notes.is_empty() {
         let text = match r.format {
             crate::config::Format::Json => report.to_json() + "\n",
+            _ if r.stream_races => report.text_after_streamed_races(),
             _ => report.to_string(),
         };
         match &r.log_path {
@@ -333,7 +352,7 @@ pub fn main<F: FnOnce() + Send + 'static>(cfg: Config, f: F) -> ! {
             None => eprint!("{text}"),
         }
     }
-    let code = if report.panic.is_some() || report.deadlock.is_some() {
+    let code = if report.panic.is_some() || report.deadlock.is_some() || report.livelock.is_some() {
         2
     } else if !report.races.is_empty() || !report.leaks.is_empty() || !report.lock_order.is_empty()
     {

@@ -383,6 +383,14 @@ impl Fire for Core {
         drop(cut);
         live
     }
+    fn abandon(&self) {
+        let keep = {
+            let mut st = self.st.lock();
+            st.when = None;
+            st.keep.take()
+        };
+        drop(keep); // may free this core (and an `after_func`'s closure) right here
+    }
 
     fn fire(&self, gen: u64) {
         let now = sched::now_nanos();

@@ -68,6 +68,23 @@ impl Display for DeadlockReport {
     }
 }
 
+impl Display for LivelockReport {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "fatal error: gosan: livelock: {} ({} steps, {:.3}s of virtual time); the goroutines that kept running:",
+            self.reason,
+            self.steps,
+            self.virtual_nanos as f64 / 1e9
+        )?;
+        for g in &self.goroutines {
+            writeln!(f)?;
+            write!(f, "{g}")?;
+        }
+        Ok(())
+    }
+}
+
 impl Display for PanicReport {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         let class = if self.fatal { "fatal error" } else { "panic" };
@@ -157,10 +174,25 @@ impl Report {
     }
 }
 
-impl Display for Report {
-    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        for r in &self.races {
-            write!(f, "{r}")?;
+impl Report {
+    /// The text without the race blocks, for a run that printed each race when it
+    /// found it (Go's way): the rest of the findings, the `Found N data race(s)`
+    /// summary, notes and the reproduce line.
+    pub fn text_after_streamed_races(&self) -> String {
+        struct NoRaces<'a>(&'a Report);
+        impl Display for NoRaces<'_> {
+            fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+                self.0.write_text(f, false)
+            }
+        }
+        NoRaces(self).to_string()
+    }
+
+    fn write_text(&self, f: &mut Formatter<'_>, races: bool) -> fmt::Result {
+        if races {
+            for r in &self.races {
+                write!(f, "{r}")?;
+            }
         }
         for l in &self.lock_order {
             write!(f, "{l}")?;
@@ -171,6 +203,10 @@ impl Display for Report {
         }
         if let Some(d) = &self.deadlock {
             write!(f, "{d}")?;
+            writeln!(f)?;
+        }
+        if let Some(l) = &self.livelock {
+            write!(f, "{l}")?;
             writeln!(f)?;
         }
         if !self.leaks.is_empty() {
@@ -192,6 +228,12 @@ impl Display for Report {
             writeln!(f, "gosan: note: {n}")?;
         }
         writeln!(f, "{}", self.reproduce_line())
+    }
+}
+
+impl Display for Report {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        self.write_text(f, true)
     }
 }
 

@@ -93,6 +93,22 @@ pub struct LockOrderReport {
     pub stacks: Vec<Vec<Frame>>,
 }
 
+/// A run that did not end by itself: it reached its bound on scheduling steps, on
+/// virtual time or on the memory of its schedule record (`max_steps`, `max_time`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LivelockReport {
+    /// Which bound was reached, with its value (`the run reached max_steps=1000
+    /// scheduling steps`).
+    pub reason: String,
+    /// Scheduling steps taken when the run was stopped.
+    pub steps: u64,
+    /// Virtual nanoseconds elapsed when the run was stopped.
+    pub virtual_nanos: u64,
+    /// Every goroutine still alive, the ones that kept running first (`running` /
+    /// `runnable`), each with the stack where it was when the run stopped.
+    pub goroutines: Vec<GoroutineDump>,
+}
+
 /// Everything one run found, and how to reproduce it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
@@ -113,12 +129,16 @@ pub struct Report {
     /// for memory); not findings.
     #[serde(default)]
     pub notes: Vec<String>,
+    /// The run reached a bound instead of ending (see [`LivelockReport`]).
+    #[serde(default)]
+    pub livelock: Option<LivelockReport>,
 }
 
 impl Report {
-    /// No race, deadlock, leak, panic or lock-order finding.
+    /// No race, deadlock, leak, panic, lock-order or livelock finding.
     pub fn is_clean(&self) -> bool {
-        self.races.is_empty()
+        self.livelock.is_none()
+            && self.races.is_empty()
             && self.deadlock.is_none()
             && self.leaks.is_empty()
             && self.panic.is_none()

@@ -122,9 +122,8 @@ impl Sched {
                 }
                 best
             }
-            Chooser::Replay { values, pos } => {
-                let want = values.get(*pos).copied();
-                *pos += 1;
+            Chooser::Replay(cursor) => {
+                let want = cursor.next_value();
                 let found = want.and_then(|id| {
                     if cur.is_some_and(|c| self.gs[c as usize].id == id) {
                         Some(self.runq.len())
@@ -183,9 +182,8 @@ pub(crate) fn choose(n: usize) -> usize {
     // SAFETY: this thread's run; short exclusive access.
     let sr = unsafe { &mut *s };
     let i = match &mut sr.chooser {
-        Chooser::Replay { values, pos } => {
-            let v = values.get(*pos).copied();
-            *pos += 1;
+        Chooser::Replay(cursor) => {
+            let v = cursor.next_value();
             match v {
                 Some(v) if (v as usize) < n => v as usize,
                 _ => {

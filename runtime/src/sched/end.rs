@@ -33,9 +33,14 @@ use super::timer::fire_next_timer;
 use super::{current_g_ptr, sched_ptr, Sched};
 use crate::capture;
 use crate::coro::stack;
+use std::panic::AssertUnwindSafe;
 
 /// Unwind payload that tears a parked goroutine down at the end of a run.
 pub(crate) struct Teardown;
+
+/// Times teardown resumes a goroutine that blocks again after being unwound (it
+/// recovers the unwind) before abandoning it.
+pub(super) const TEARDOWN_TRIES: u32 = 16;
 
 /// After main returns: steps and virtual nanoseconds the others may still run.
 pub(super) const AFTER_MAIN_STEPS: u64 = 1_000_000;
@@ -71,12 +76,74 @@ impl Sched {
         }
     }
 
-    /// Virtual time moved (a timer fired): the after-main phase's time bound.
+    /// Virtual time moved (a timer fired): the after-main phase's time bound, and
+    /// the run's own (`max_time`: a livelock before main returned).
     #[inline]
     pub(super) fn time_advanced(&mut self) {
         if self.main_done && self.now - self.main_done_at > AFTER_MAIN_NANOS {
             self.end();
+        } else if !self.main_done && self.now > self.max_time {
+            self.livelocked(format!(
+                "the run reached max_time={}s of virtual time",
+                self.max_time / 1_000_000_000
+            ));
         }
+    }
+
+    /// The run reached one of its bounds before main returned: a livelock finding,
+    /// and the run ends.
+    #[cold]
+    pub(super) fn livelocked(&mut self, reason: String) {
+        if self.livelock.is_none() && self.panic.is_none() && !self.main_done {
+            self.livelock = Some(reason);
+        }
+        self.end();
+    }
+
+    /// The decision record is full (`Record::full`): its memory is bounded, so the
+    /// run stops with a livelock finding.
+    #[cold]
+    pub(super) fn record_full(&mut self) {
+        self.livelocked(format!(
+            "the schedule record reached {} entries",
+            super::strategy::MAX_RECORD_RUNS
+        ));
+    }
+
+    /// The loop stopped: when the step bound stopped it before main returned, that
+    /// is a livelock; either way, with a livelock, dump every live goroutine (the
+    /// ones that kept running first) while their stacks still exist.
+    fn record_livelock(&mut self) {
+        if self.stop_at != 0 && self.steps >= self.max_steps && !self.main_done {
+            let reason = format!(
+                "the run reached max_steps={} scheduling steps",
+                self.max_steps
+            );
+            self.livelocked(reason);
+        }
+        if self.livelock.is_none() {
+            return;
+        }
+        let mut v: Vec<(u8, RawDump)> = (0..self.gs.len() as u32)
+            .filter_map(|s| {
+                let g = &self.gs[s as usize];
+                let rank = match g.state {
+                    GState::Running => 0,
+                    GState::Runnable => 1,
+                    GState::Waiting => 2,
+                    _ => return None,
+                };
+                let mut d = self.dump(s);
+                match g.state {
+                    GState::Running => d.reason = "running",
+                    GState::Runnable => d.reason = "runnable",
+                    _ => {}
+                }
+                Some((rank, d))
+            })
+            .collect();
+        v.sort_by_key(|(rank, d)| (*rank, d.id));
+        self.livelock_dumps = v.into_iter().map(|(_, d)| d).collect();
     }
 
     /// When the after-main phase hit its bound, goroutines parked where nothing can
@@ -121,6 +188,11 @@ pub(super) unsafe fn idle(s: *mut Sched) -> Option<u32> {
             if !(*s).runq.is_empty() {
                 return (*s).decide(None);
             }
+            // A goroutine in `blocking` is running on a helper thread: wait for it
+            // before moving virtual time or judging anyone blocked forever.
+            if super::blocking::drain(s, true) {
+                continue;
+            }
             if fire_next_timer(s) {
                 continue;
             }
@@ -142,21 +214,75 @@ pub(super) unsafe fn idle(s: *mut Sched) -> Option<u32> {
 #[cold]
 pub(super) fn goroutine_panicked(payload: Box<dyn std::any::Any + Send>) {
     if payload.is::<Teardown>() || payload.is::<crate::fatal::FatalError>() {
-        return; // teardown is expected; a fatal error was recorded by `throw`
+        // teardown is expected; a fatal error was recorded by `throw`
+        drop_caught(payload);
+        return;
     }
-    let message = if let Some(s) = payload.downcast_ref::<&'static str>() {
+    let message = payload_message(&*payload);
+    // The payload's own `Drop` may panic (a hostile payload): dropped here, caught,
+    // before anything is recorded, so the original panic stays the finding.
+    drop_caught(payload);
+    record_panic(message);
+}
+
+fn payload_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&'static str>() {
         (*s).to_string()
     } else if let Some(s) = payload.downcast_ref::<String>() {
         s.clone()
     } else {
         "(non-string panic payload)".to_string()
-    };
+    }
+}
+
+/// Drops `v`, catching a panic in its `Drop` (and in the `Drop` of that panic's
+/// payload, and so on: bounded, past the bound the payload is leaked). A panic
+/// caught here while the run is being torn down is reported like a goroutine's
+/// panic (the first finding wins; later ones become notes); outside teardown it is
+/// ignored (the caller reports the panic it was handling).
+pub(super) fn drop_caught<T>(v: T) {
+    call_caught(move || drop(v))
+}
+
+/// Runs `f`, catching and handling its panic as [`drop_caught`] does.
+pub(super) fn call_caught(f: impl FnOnce()) {
+    let mut r = std::panic::catch_unwind(AssertUnwindSafe(f));
+    let mut first: Option<String> = None;
+    for _ in 0..DROP_PANIC_DEPTH {
+        match r {
+            Ok(()) => break,
+            Err(p) => {
+                if first.is_none() && !p.is::<Teardown>() {
+                    first = Some(payload_message(&*p));
+                }
+                r = std::panic::catch_unwind(AssertUnwindSafe(move || drop(p)));
+            }
+        }
+    }
+    if let Err(p) = r {
+        std::mem::forget(p); // a payload whose drops keep panicking: leaked
+    }
+    let Some(message) = first else { return };
+    let s = sched_ptr();
+    // SAFETY: this thread's run when non-null; a plain read.
+    if s.is_null() || !unsafe { (*s).tearing_down } {
+        return;
+    }
+    record_panic(message);
+}
+
+/// Nested `Drop` panics [`drop_caught`] follows before leaking the payload.
+const DROP_PANIC_DEPTH: usize = 8;
+
+/// Records the running goroutine's panic `message` (Go's `panic:`; the first one
+/// wins, a later one during teardown becomes a note) and ends the run.
+fn record_panic(message: String) {
     let s = sched_ptr();
     // SAFETY: we run in a goroutine of this thread's run (goroutine_main), so `s` is
     // live; short exclusive access.
     let sr = unsafe { &mut *s };
-    if sr.panic.is_none() {
-        let g = current_g_ptr();
+    let g = current_g_ptr();
+    if sr.panic.is_none() && !g.is_null() {
         let pcs = crate::panic_hook::take_panic_pcs();
         // SAFETY: CUR_G is the running goroutine's record.
         let goroutine = unsafe { (*g).running_dump(pcs) };
@@ -165,6 +291,15 @@ pub(super) fn goroutine_panicked(payload: Box<dyn std::any::Any + Send>) {
             fatal: false,
             goroutine,
         });
+    } else if sr.tearing_down {
+        let who = if g.is_null() {
+            "a destructor of a pending timer".to_string()
+        } else {
+            // SAFETY: CUR_G is the running goroutine's record.
+            format!("goroutine {}", unsafe { (*g).id })
+        };
+        sr.notes
+            .push(format!("{who} panicked during teardown: {message}"));
     }
     sr.end();
 }
@@ -210,8 +345,11 @@ pub(crate) fn record_fatal(msg: &str) {
 /// # Safety
 /// As [`idle`]; called once, after `run_loop` returned.
 pub(super) unsafe fn finish(s: *mut Sched) {
-    // SAFETY: per the contract; a short borrow.
-    unsafe { (*s).record_bounded_leaks() };
+    // SAFETY: per the contract; short borrows.
+    unsafe {
+        (*s).record_livelock();
+        (*s).record_bounded_leaks();
+    }
     // SAFETY: per the contract.
     unsafe { teardown(s) };
 }
@@ -225,7 +363,7 @@ unsafe fn teardown(s: *mut Sched) {
     // SAFETY: per the contract.
     unsafe {
         (*s).tearing_down = true;
-        (*s).timers.clear();
+        super::timer::abandon_all(s);
         (*s).runq.clear();
     }
     // SAFETY: per the contract.
@@ -243,28 +381,35 @@ unsafe fn teardown(s: *mut Sched) {
             }
         };
         let mut coro = coro;
-        if coro.started() {
-            let mut tries = 0;
-            while !coro.done() && tries < 16 {
-                // SAFETY: per the contract.
-                unsafe {
-                    (*s).current = slot as u32;
-                    (*s).cur_g = gptr;
-                }
-                let _ = coro.resume(Cmd::Teardown);
-                // SAFETY: per the contract.
-                unsafe { (*s).cur_g = std::ptr::null_mut() };
-                tries += 1;
+        // A never-started goroutine is resumed too: its closure drops its captures
+        // on its own stack and catches a panic there (`spawn`); dropping the
+        // coroutine instead would turn such a panic into an abort.
+        let mut tries = 0;
+        while !coro.done() && tries < TEARDOWN_TRIES {
+            // SAFETY: per the contract.
+            unsafe {
+                (*s).current = slot as u32;
+                (*s).cur_g = gptr;
             }
-            if coro.done() {
-                stack::free(coro.into_stack());
-            } else {
-                // A goroutine that swallows its own teardown cannot be unwound; its
-                // stack is leaked rather than freed under live frames.
-                std::mem::forget(coro);
-            }
+            let _ = coro.resume(Cmd::Teardown);
+            // SAFETY: per the contract.
+            unsafe { (*s).cur_g = std::ptr::null_mut() };
+            tries += 1;
+        }
+        if coro.done() {
+            stack::free(coro.into_stack());
         } else {
-            drop(coro); // drops the unstarted closure
+            // A goroutine that keeps recovering its own teardown (it blocks again
+            // after each unwind) cannot be unwound; its stack is leaked, never
+            // reused under live frames, and the report says so.
+            // SAFETY: per the contract; short borrows.
+            unsafe {
+                let id = (&(*s).gs)[slot].id;
+                (*s).notes.push(format!(
+                    "goroutine {id} kept recovering from teardown; abandoned after {TEARDOWN_TRIES} attempts (its stack is leaked)"
+                ));
+            }
+            std::mem::forget(coro);
         }
         // SAFETY: per the contract.
         unsafe {

@@ -44,6 +44,8 @@ pub(crate) enum WaitReason {
     WaitGroupWait,
     CondWait,
     Sleep,
+    /// In `gosan::blocking` (Go's `[syscall]`).
+    Syscall,
 }
 
 impl WaitReason {
@@ -61,6 +63,7 @@ impl WaitReason {
             WaitReason::WaitGroupWait => "sync.WaitGroup.Wait",
             WaitReason::CondWait => "sync.Cond.Wait",
             WaitReason::Sleep => "sleep",
+            WaitReason::Syscall => "syscall",
         }
     }
 }

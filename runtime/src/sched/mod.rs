@@ -12,6 +12,8 @@
 //! - `timer.rs`: virtual time.
 //! - `end.rs`: the one place that decides how a run ends, and teardown.
 //! - `race_ctx.rs`: the detector's view of the run (the race-context accessor).
+//! - `blocking.rs`: `gosan::blocking` (helper threads, `[syscall]`).
+//! - `watchdog.rs`: the watchdog thread (a goroutine stuck with no scheduling point).
 //!
 //! # Shape
 //! The thread that calls `run` runs `run_loop` on its own stack; each goroutine is a
@@ -30,6 +32,7 @@
 //! scope, and the loop itself works through the raw pointer. Each file's header names
 //! the fields it writes.
 
+mod blocking;
 mod decide;
 mod end;
 mod g;
@@ -38,7 +41,9 @@ mod race_ctx;
 mod run_loop;
 pub(crate) mod strategy;
 pub(crate) mod timer;
+mod watchdog;
 
+pub use blocking::blocking;
 pub(crate) use decide::choose;
 pub(crate) use end::{record_fatal, Teardown};
 pub(crate) use g::{overflow_info, RawDump, RawPanic, WaitReason, G};
@@ -83,7 +88,7 @@ pub(crate) struct Sched {
     cur_g: *mut G,
     /// The run stops at the next switch once `steps >= stop_at`: 0 once it is
     /// ending ([`Sched::end`]), the after-main step bound after main returned with
-    /// leak_check, `u64::MAX` before.
+    /// leak_check, `max_steps` before.
     stop_at: u64,
     next_goid: u64,
     live: usize,
@@ -110,6 +115,24 @@ pub(crate) struct Sched {
     race: Option<Box<crate::race::RaceRun>>,
     /// Races found before the detector stopped for memory, and why it stopped.
     race_stopped: Option<(Vec<crate::race::RawRace>, String)>,
+    /// What the report's reader must know about the run itself (a goroutine
+    /// abandoned at teardown, …): `Report.notes`. Written by `end.rs`.
+    notes: Vec<String>,
+    /// Bounds of the run (`max_steps`, `max_time` in virtual nanoseconds) and, once
+    /// one is reached before main returned, why the run was stopped (`end.rs`).
+    max_steps: u64,
+    max_time: u64,
+    livelock: Option<String>,
+    livelock_dumps: Vec<RawDump>,
+    /// Blocking calls in flight on helper threads, and the channel their
+    /// completions arrive on (`blocking.rs`).
+    blocking_pending: usize,
+    /// What the watchdog thread samples (`watchdog.rs`).
+    counters: std::sync::Arc<watchdog::Counters>,
+    /// Print each race on stderr when found (`race_ctx.rs`), and how many were.
+    stream_races: Option<String>,
+    races_printed: usize,
+    completions: Option<blocking::Completions>,
     /// Depth of [`NoSwitch`] guards: while > 0 no scheduling point switches and
     /// parking panics.
     no_switch: u32,
@@ -176,7 +199,7 @@ impl Sched {
             runq: VecDeque::new(),
             current: NONE,
             cur_g: std::ptr::null_mut(),
-            stop_at: u64::MAX,
+            stop_at: cfg.max_steps,
             next_goid: 1,
             live: 0,
             rng,
@@ -201,6 +224,16 @@ impl Sched {
             replay_error: None,
             no_switch: 0,
             race_stopped: None,
+            notes: Vec::new(),
+            max_steps: cfg.max_steps,
+            max_time: cfg.max_time_nanos,
+            livelock: None,
+            livelock_dumps: Vec::new(),
+            blocking_pending: 0,
+            counters: Default::default(),
+            stream_races: cfg.stream_races.then(|| cfg.strip_path_prefix.clone()),
+            races_printed: 0,
+            completions: None,
             race: (cfg.detect_races && crate::race::ENABLED).then(|| {
                 Box::new(crate::race::RaceRun::new(
                     cfg.history_size > 0,
@@ -208,6 +241,17 @@ impl Sched {
                 ))
             }),
         })
+    }
+}
+
+impl Sched {
+    /// One more scheduling step for the watchdog. Relaxed: a counter with one writer
+    /// (this thread); the watchdog only compares samples.
+    #[inline(always)]
+    pub(super) fn tick(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let p = &self.counters.progress;
+        p.store(p.load(Relaxed).wrapping_add(1), Relaxed);
     }
 }
 

@@ -67,6 +67,7 @@ pub fn sched_point() {
         }
         if sr.runq.is_empty() && !sr.must_stop() {
             sr.steps += 1;
+            sr.tick();
             return; // nobody else can run: nothing to decide
         }
         sched_point_in(s)
@@ -81,7 +82,11 @@ unsafe fn sched_point_in(s: *mut Sched) {
     let (g, sw) = unsafe {
         let sr = &mut *s;
         sr.steps += 1;
+        sr.tick();
         let g = sr.cur_g;
+        // Where it stands, for a livelock dump if the run stops while it is
+        // runnable.
+        (*g).park_fp = capture::frame_pointer();
         if sr.must_stop() {
             (g, Switch::Idle)
         } else {
@@ -125,6 +130,8 @@ pub(crate) fn yield_now() {
         if fire && fire_next_timer(s) {
             (*s).spin_streak = 0;
         }
+        // A spinner may wait for a goroutine in `gosan::blocking`.
+        super::blocking::drain(s, false);
         sched_point_in(s);
     }
 }
@@ -166,6 +173,7 @@ fn park_inner(reason: WaitReason, forever: bool) {
     let next = unsafe {
         let sr = &mut *s;
         sr.steps += 1;
+        sr.tick();
         sr.spin_streak = 0;
         let gr = &mut *g;
         gr.state = GState::Waiting;
@@ -190,17 +198,20 @@ fn park_inner(reason: WaitReason, forever: bool) {
     }
 }
 
-/// A goroutine blocks while the run is being torn down: unwind it, or — when it is
-/// already unwinding (a destructor blocked) — leave it suspended for good, since a
-/// second unwind would abort the process. Teardown then gives up on its stack.
+/// A goroutine blocks while the run is being torn down. It suspends back to
+/// teardown first, so each block counts as one teardown attempt (a goroutine that
+/// recovers every unwind in a loop is abandoned after `end::TEARDOWN_TRIES`); when
+/// resumed with `Cmd::Teardown` it is unwound again — unless it already unwinds (a
+/// destructor blocked): a second unwind would abort the process, so it stays
+/// suspended for good and teardown gives up on its stack.
 #[cold]
 fn park_during_teardown(g: *mut G) -> ! {
-    if !std::thread::panicking() {
-        std::panic::resume_unwind(Box::new(Teardown));
-    }
     loop {
         // SAFETY: `g` is the running goroutine; its yielder is valid while it lives.
-        unsafe { (*(*g).yielder).suspend(Switch::Idle) };
+        let cmd = unsafe { (*(*g).yielder).suspend(Switch::Idle) };
+        if cmd == Cmd::Teardown && !std::thread::panicking() {
+            std::panic::resume_unwind(Box::new(Teardown));
+        }
     }
 }
 
@@ -299,7 +310,7 @@ pub(crate) fn ready(g: GRef) {
 /// thread) would wake a goroutine this thread's scheduler does not own.
 #[cold]
 #[track_caller]
-fn woken_from_another_run() -> ! {
+pub(super) fn woken_from_another_run() -> ! {
     panic!(
         "gosan: this operation would wake a goroutine of another gosan run (or was called outside any run); channels and sync primitives must not be shared between runs or with threads outside a run"
     )

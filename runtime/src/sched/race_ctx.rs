@@ -31,13 +31,21 @@ pub(crate) struct RaceCtx<'a> {
     /// The running goroutine; `None` in scheduler context.
     pub(crate) cur: Option<&'a G>,
     gs: &'a [Box<G>],
+    /// This run's identity (its scheduler's address, as `GRef::run`).
+    sched: usize,
 }
 
 impl RaceCtx<'_> {
     /// The happens-before slot of goroutine `g` of this run, if it is still the
     /// goroutine in its slot.
+    ///
+    /// A goroutine of another run (a channel or primitive shared between runs) is the
+    /// documented misuse panic, as `ready` gives it, never a detector event.
     #[inline]
     pub(crate) fn tid_of(&self, g: GRef) -> Option<Tid> {
+        if g.run != self.sched {
+            super::park::woken_from_another_run();
+        }
         let gr = self.gs.get(g.slot as usize)?;
         (gr.id == g.id).then_some(gr.tid)
     }
@@ -72,9 +80,22 @@ pub(crate) fn with_race<R>(f: impl FnOnce(&mut RaceCtx<'_>) -> Option<R>) -> Opt
         run,
         cur,
         gs: &sr.gs,
+        sched: s as usize,
     });
     sr.race_event_done();
     out
+}
+
+/// Go prints a race the moment it is found; so do `#[gosan::main]` and
+/// `#[gosan::test]` (the summary stays at the end of the report).
+#[cold]
+fn print_races(races: &[crate::race::RawRace], strip: &str) {
+    use std::io::Write;
+    let mut text = String::new();
+    for r in races {
+        text.push_str(&crate::run::to_race(r, strip).to_string());
+    }
+    let _ = std::io::stderr().write_all(text.as_bytes());
 }
 
 /// Whether [`with_race`] would run an event now (a query, not an event: no
@@ -94,6 +115,12 @@ impl Sched {
     /// the detector past its memory budget.
     #[inline]
     fn race_event_done(&mut self) {
+        if let (Some(strip), Some(r)) = (&self.stream_races, self.race.as_deref()) {
+            if r.races.len() > self.races_printed {
+                print_races(&r.races[self.races_printed..], strip);
+                self.races_printed = r.races.len();
+            }
+        }
         if let Some(r) = self.race.as_deref() {
             if r.halt_on_error && !r.races.is_empty() {
                 self.end();

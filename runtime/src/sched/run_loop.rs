@@ -65,7 +65,10 @@ impl Sched {
         let guarded = st.is_guarded();
         let coro = Coro::with_stack(st, move |y: &Yielder<Cmd, Switch>, cmd: Cmd| {
             if cmd == Cmd::Teardown {
-                return; // never started: `f` is dropped here
+                // Never started: `f` is dropped here, on the goroutine's stack, and
+                // a panic in its captures' `Drop` is caught and reported.
+                super::end::drop_caught(f);
+                return;
             }
             goroutine_main(y, f)
         });
@@ -129,6 +132,17 @@ fn goroutine_main<F: FnOnce()>(y: &Yielder<Cmd, Switch>, f: F) {
     }
 }
 
+/// Restores this thread's scheduler pointer when a run ends, on every exit path
+/// (an unwind out of `run_main` included), so a later run on the thread starts
+/// clean instead of seeing a dangling pointer ("runs do not nest").
+struct SchedGuard;
+
+impl Drop for SchedGuard {
+    fn drop(&mut self) {
+        SCHED.with(|c| c.set(std::ptr::null_mut()));
+    }
+}
+
 /// Starts a goroutine running `f`. See `gosan::go`.
 #[track_caller]
 #[inline(never)]
@@ -182,6 +196,9 @@ pub(crate) struct Outcome {
     pub(crate) races: Vec<crate::race::RawRace>,
     /// Things the reader of the report must know (the detector stopped, …).
     pub(crate) notes: Vec<String>,
+    /// Why the run was stopped at a bound, and its live goroutines then.
+    pub(crate) livelock: Option<(String, Vec<super::RawDump>)>,
+    pub(crate) virtual_nanos: u64,
 }
 
 /// Runs `f` as goroutine 1 under a fresh scheduler on this thread until the run ends.
@@ -198,6 +215,9 @@ pub(crate) fn run_main<F: FnOnce() + Send + 'static>(
     let mut sched = Box::new(Sched::new(cfg, strategy)?);
     let s: *mut Sched = &mut *sched;
     SCHED.with(|c| c.set(s));
+    let guard = SchedGuard;
+    // Dropped before `sched` (declared after it): unregisters the run's counters.
+    let watch = super::watchdog::watch(&sched, cfg.watchdog);
     // SAFETY: `s` points at `sched`, alive until the end of this function; from here
     // on it is only used through the raw pointer.
     let main_slot = unsafe { (*s).spawn(f, Location::caller(), None) };
@@ -208,9 +228,12 @@ pub(crate) fn run_main<F: FnOnce() + Send + 'static>(
         run_loop(s, main_slot);
         super::end::finish(s);
     }
-    SCHED.with(|c| c.set(std::ptr::null_mut()));
+    drop(watch);
+    drop(guard);
     let sched = *sched;
     Ok(Outcome {
+        livelock: sched.livelock.map(|r| (r, sched.livelock_dumps)),
+        virtual_nanos: sched.now,
         panic: sched.panic,
         deadlock: sched.deadlock,
         leaks: sched.leaks,
@@ -224,8 +247,10 @@ pub(crate) fn run_main<F: FnOnce() + Send + 'static>(
         },
         notes: sched
             .race_stopped
-            .map(|(_, why)| vec![why])
-            .unwrap_or_default(),
+            .map(|(_, why)| why)
+            .into_iter()
+            .chain(sched.notes)
+            .collect(),
     })
 }
 
@@ -262,7 +287,10 @@ unsafe fn run_loop(s: *mut Sched, first: u32) {
         // runs; nothing else borrows it.
         let r = unsafe { (*coro).resume(Cmd::Run) };
         // SAFETY: per the contract.
-        unsafe { (*s).cur_g = std::ptr::null_mut() };
+        unsafe {
+            (*s).cur_g = std::ptr::null_mut();
+            (*s).tick();
+        }
         // SAFETY: per the contract.
         unsafe {
             let g = &*gptr;
@@ -275,6 +303,12 @@ unsafe fn run_loop(s: *mut Sched, first: u32) {
             CoroutineResult::Yield(Switch::Idle) => next = None,
             // SAFETY: per the contract.
             CoroutineResult::Return(()) => next = unsafe { finished(s, slot) },
+        }
+        // SAFETY: per the contract; short borrows.
+        unsafe {
+            if (*s).record.full {
+                (*s).record_full();
+            }
         }
         // SAFETY: per the contract; read-only.
         if unsafe { (*s).must_stop() } {

@@ -56,7 +56,13 @@ pub(crate) fn derive_seed(base: u64, i: u64) -> u64 {
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Record {
     runs: Vec<(u64, u32)>,
+    /// Set once [`MAX_RECORD_RUNS`] entries exist: later decisions are not recorded
+    /// and the run ends (a livelock finding: its memory is bounded).
+    pub(crate) full: bool,
 }
+
+/// Most run-length entries a run's decision record holds (16 bytes each: 256 MiB).
+pub(crate) const MAX_RECORD_RUNS: usize = 1 << 24;
 
 impl Record {
     #[inline]
@@ -66,6 +72,10 @@ impl Record {
                 *n += 1;
                 return;
             }
+        }
+        if self.runs.len() >= MAX_RECORD_RUNS {
+            self.full = true;
+            return;
         }
         self.runs.push((v, 1));
     }
@@ -137,8 +147,11 @@ impl Record {
             .unwrap_or_else(|_| fatal!("Record::encode", "digits, '.' and '*' are ASCII"))
     }
 
-    pub(crate) fn decode(text: &str) -> Result<Vec<u64>, String> {
+    /// The decisions of `text`, run-length encoded as written (`v*n` is one entry):
+    /// memory in proportion to the text, never to the counts it names.
+    pub(crate) fn decode_runs(text: &str) -> Result<Vec<(u64, u64)>, String> {
         let mut out = Vec::new();
+        let mut total: u64 = 0;
         for tok in text.split('.').filter(|t| !t.is_empty()) {
             let (v, n) = match tok.split_once('*') {
                 Some((v, n)) => (
@@ -151,12 +164,54 @@ impl Record {
             let v = v
                 .parse::<u64>()
                 .map_err(|_| format!("bad value in `{tok}`"))?;
-            if out.len() as u64 + n > 1 << 32 {
-                return Err("schedule too long".into());
+            total = total.saturating_add(n);
+            if total > MAX_REPLAY_DECISIONS {
+                return Err(format!(
+                    "schedule too long (more than {MAX_REPLAY_DECISIONS} decisions)"
+                ));
             }
-            out.extend(std::iter::repeat_n(v, n as usize));
+            if n > 0 {
+                out.push((v, n));
+            }
         }
         Ok(out)
+    }
+
+    /// The decisions of `text`, one entry each (tests).
+    #[cfg(test)]
+    pub(crate) fn decode(text: &str) -> Result<Vec<u64>, String> {
+        Ok(Self::decode_runs(text)?
+            .into_iter()
+            .flat_map(|(v, n)| std::iter::repeat_n(v, n as usize))
+            .collect())
+    }
+}
+
+/// Most decisions a `replay:` schedule may name (a run is bounded well below it).
+pub(crate) const MAX_REPLAY_DECISIONS: u64 = 1 << 31;
+
+/// Largest PCT depth accepted (`pct:N`): the strategy keeps `N - 1` change points.
+pub const MAX_PCT_DEPTH: u32 = 1 << 16;
+
+/// A replayed schedule being consumed, run-length encoded.
+#[derive(Debug)]
+pub(crate) struct ReplayCursor {
+    runs: Vec<(u64, u64)>,
+    run: usize,
+    used: u64,
+}
+
+impl ReplayCursor {
+    /// The next recorded decision, or `None` past the end.
+    #[inline]
+    pub(crate) fn next_value(&mut self) -> Option<u64> {
+        let &(v, n) = self.runs.get(self.run)?;
+        self.used += 1;
+        if self.used == n {
+            self.run += 1;
+            self.used = 0;
+        }
+        Some(v)
     }
 }
 
@@ -172,10 +227,7 @@ pub(crate) enum Chooser {
         /// Next priority handed to a yielder (below everything else, counts down).
         next_yield: i64,
     },
-    Replay {
-        values: Vec<u64>,
-        pos: usize,
-    },
+    Replay(ReplayCursor),
 }
 
 impl Chooser {
@@ -183,6 +235,9 @@ impl Chooser {
         Ok(match strategy {
             Strategy::Random => Chooser::Random,
             Strategy::RoundRobin => Chooser::RoundRobin,
+            Strategy::Pct { depth } if *depth > MAX_PCT_DEPTH => {
+                return Err(format!("strategy=pct:{depth}: depth above {MAX_PCT_DEPTH}"));
+            }
             Strategy::Pct { depth } => {
                 let mut change_points: Vec<u64> = (1..*depth)
                     .map(|_| {
@@ -197,10 +252,11 @@ impl Chooser {
                     next_yield: -1,
                 }
             }
-            Strategy::Replay(s) => Chooser::Replay {
-                values: Record::decode(s).map_err(|e| format!("strategy=replay: {e}"))?,
-                pos: 0,
-            },
+            Strategy::Replay(s) => Chooser::Replay(ReplayCursor {
+                runs: Record::decode_runs(s).map_err(|e| format!("strategy=replay: {e}"))?,
+                run: 0,
+                used: 0,
+            }),
         })
     }
 

@@ -29,6 +29,10 @@ pub(crate) trait Fire: Send + Sync {
     fn live(&self, gen: u64) -> bool;
     /// Fires the entry armed with `gen` (only called when `live(gen)`).
     fn fire(&self, gen: u64);
+    /// The run ended with this entry pending: let go of whatever keeps the target
+    /// alive for the heap's sake (a pending `after_func` keeps itself), so nothing of
+    /// a finished run stays allocated.
+    fn abandon(&self) {}
 }
 
 pub(super) enum Action {
@@ -36,6 +40,27 @@ pub(super) enum Action {
     Wake(u32, u64),
     /// A user-visible timer (Timer, Ticker, after, after_func, context deadline).
     Fire(Weak<dyn Fire>, u64),
+}
+
+/// Teardown: empties the heap, abandoning every pending timer ([`Fire::abandon`]).
+/// A panic in a destructor this runs (an `after_func` closure's captures) is caught
+/// and reported like the other teardown drop panics.
+///
+/// # Safety
+/// `s` is this thread's live scheduler, tearing down; short borrows.
+pub(super) unsafe fn abandon_all(s: *mut Sched) {
+    // SAFETY: per the contract.
+    let entries = std::mem::take(unsafe { &mut (*s).timers });
+    for e in entries.into_vec() {
+        if let Action::Fire(w, _) = e.action {
+            if let Some(t) = w.upgrade() {
+                super::end::call_caught(move || {
+                    t.abandon();
+                    drop(t);
+                });
+            }
+        }
+    }
 }
 
 pub(super) struct Entry {
