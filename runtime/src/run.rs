@@ -2,11 +2,12 @@
 //! [`Report`] built from its raw outcome (symbolized here, never on the hot path).
 
 use crate::config::{Config, Resolved, Strategy};
+use crate::deadlock::RawInversion;
 use crate::race::{RawRace, Site};
 use crate::sched::{self, strategy::derive_seed, RawDump};
 use gosan_detector::report::{
-    symbolize, Access, DeadlockReport, Frame, GoroutineDump, GoroutineOrigin, PanicReport,
-    RaceReport, Report,
+    symbolize, Access, DeadlockReport, Frame, GoroutineDump, GoroutineOrigin, LockOrderReport,
+    PanicReport, RaceReport, Report,
 };
 use std::sync::Arc;
 
@@ -117,19 +118,59 @@ fn run_once<F: FnOnce() + Send + 'static>(
     }
     let strip = r.strip_path_prefix.as_str();
     let dump = |d: &RawDump| to_dump(d, strip);
+    // A global deadlock dumps every blocked goroutine, the partially deadlocked ones
+    // included (with their reason); else the partial deadlocks alone. Goroutines
+    // already in the deadlock report are not leaks (DESIGN.md fine print).
+    let why = |id: u64| {
+        out.partial
+            .iter()
+            .find(|(d, _)| d.id == id)
+            .map(|(_, w)| w.clone())
+    };
+    let deadlock = if !out.deadlock.is_empty() {
+        Some(DeadlockReport {
+            global: true,
+            goroutines: out
+                .deadlock
+                .iter()
+                .map(|d| GoroutineDump {
+                    why: why(d.id),
+                    ..dump(d)
+                })
+                .collect(),
+        })
+    } else {
+        (!out.partial.is_empty()).then(|| DeadlockReport {
+            global: false,
+            goroutines: out
+                .partial
+                .iter()
+                .map(|(d, w)| GoroutineDump {
+                    why: Some(w.clone()),
+                    ..dump(d)
+                })
+                .collect(),
+        })
+    };
     let report = Report {
         races: out.races.iter().map(|r| to_race(r, strip)).collect(),
-        deadlock: (!out.deadlock.is_empty()).then(|| DeadlockReport {
-            global: true,
-            goroutines: out.deadlock.iter().map(dump).collect(),
-        }),
-        leaks: out.leaks.iter().map(dump).collect(),
+        deadlock,
+        leaks: out
+            .leaks
+            .iter()
+            .filter(|d| why(d.id).is_none())
+            .map(dump)
+            .collect(),
         panic: out.panic.as_ref().map(|p| PanicReport {
             message: p.message.clone(),
             fatal: p.fatal,
             goroutine: dump(&p.goroutine),
         }),
-        lock_order: Vec::new(),
+        lock_order: out
+            .lock_order
+            .iter()
+            .map(|inv| to_lock_order(inv, strip))
+            .collect(),
         seed,
         schedule: out.schedule,
         strategy: match strategy {
@@ -214,6 +255,38 @@ fn to_race(r: &RawRace, strip: &str) -> RaceReport {
     }
 }
 
+fn to_lock_order(inv: &RawInversion, strip: &str) -> LockOrderReport {
+    LockOrderReport {
+        locks: inv.ids.iter().map(|&i| u64::from(i) + 1).collect(),
+        sites: inv
+            .locks
+            .iter()
+            .map(|l| {
+                let f = symbolize::strip(
+                    Frame {
+                        function: String::new(),
+                        file: l.file().to_string(),
+                        line: l.line(),
+                    },
+                    strip,
+                );
+                format!("{}:{}", f.file, f.line)
+            })
+            .collect(),
+        goroutines: inv.edges.iter().map(|e| e.0).collect(),
+        stacks: inv
+            .edges
+            .iter()
+            .map(|e| symbolize::symbolize(&e.2, strip))
+            .collect(),
+        held_stacks: inv
+            .edges
+            .iter()
+            .map(|e| symbolize::symbolize(&e.1, strip))
+            .collect(),
+    }
+}
+
 fn to_dump(d: &RawDump, strip: &str) -> GoroutineDump {
     let created_at = located(
         symbolize::symbolize(&d.created_pcs, strip),
@@ -225,6 +298,7 @@ fn to_dump(d: &RawDump, strip: &str) -> GoroutineDump {
         wait_reason: d.reason.to_string(),
         stack: symbolize::symbolize(&d.pcs, strip),
         created_at,
+        why: None,
     }
 }
 

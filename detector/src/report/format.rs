@@ -37,6 +37,9 @@ fn who(goroutine: u64) -> String {
 impl Display for GoroutineDump {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         writeln!(f, "goroutine {} [{}]:", self.id, self.wait_reason)?;
+        if let Some(why) = &self.why {
+            writeln!(f, "blocked forever: {why}")?;
+        }
         write_dump_frames(f, &self.stack)?;
         if let Some(site) = self.created_at.first() {
             writeln!(
@@ -56,7 +59,7 @@ impl Display for DeadlockReport {
         } else {
             writeln!(
                 f,
-                "WARNING: DEADLOCK: {} goroutine(s) blocked forever",
+                "WARNING: PARTIAL DEADLOCK: {} goroutine(s) blocked forever while the program ran",
                 self.goroutines.len()
             )?;
         }
@@ -130,13 +133,36 @@ impl Display for LockOrderReport {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "{RACE_FRAME}\nWARNING: POTENTIAL DEADLOCK: lock-order inversion"
+            "{RACE_FRAME}\nWARNING: lock-order-inversion (potential deadlock)"
         )?;
-        let cycle: Vec<String> = self.locks.iter().map(|a| format!("{a:#014x}")).collect();
-        writeln!(f, "Cycle: {}", cycle.join(" => "))?;
+        let name = |i: usize| format!("M{}", self.locks.get(i).copied().unwrap_or(0));
+        let mut cycle: Vec<String> = (0..self.locks.len()).map(name).collect();
+        if let Some(first) = cycle.first().cloned() {
+            cycle.push(first);
+        }
+        writeln!(f, "  Cycle in lock order graph: {}", cycle.join(" => "))?;
+        for (i, site) in self.sites.iter().enumerate() {
+            writeln!(f, "  {} created at {site}", name(i))?;
+        }
+        let n = self.locks.len();
         for (i, s) in self.stacks.iter().enumerate() {
-            writeln!(f, "\nEdge {} acquired at:", i + 1)?;
+            let g = self.goroutines.get(i).copied().unwrap_or(0);
+            writeln!(
+                f,
+                "\n  {} acquired here while holding {} by {}:",
+                name((i + 1) % n.max(1)),
+                name(i),
+                who(g)
+            )?;
             write_race_frames(f, s)?;
+            if let Some(h) = self.held_stacks.get(i) {
+                writeln!(
+                    f,
+                    "\n  {} previously acquired by the same goroutine here:",
+                    name(i)
+                )?;
+                write_race_frames(f, h)?;
+            }
         }
         writeln!(f, "{RACE_FRAME}")
     }
@@ -217,6 +243,7 @@ mod tests {
             } else {
                 vec![frame("app::main", 3)]
             },
+            why: None,
         }
     }
 

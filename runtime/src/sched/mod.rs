@@ -34,6 +34,7 @@ mod decide;
 mod end;
 mod g;
 mod park;
+pub(crate) mod partial;
 mod race_ctx;
 mod run_loop;
 pub(crate) mod strategy;
@@ -113,6 +114,10 @@ pub(crate) struct Sched {
     /// Depth of [`NoSwitch`] guards: while > 0 no scheduling point switches and
     /// parking panics.
     no_switch: u32,
+    /// Lock bookkeeping: wait-for and lock-order graphs (`partial.rs`).
+    lockdep: crate::deadlock::LockDep,
+    /// Partial deadlocks found while main ran, with why (`partial.rs`).
+    partial: partial::PartialDumps,
 }
 
 thread_local! {
@@ -200,6 +205,8 @@ impl Sched {
             leaks: Vec::new(),
             replay_error: None,
             no_switch: 0,
+            lockdep: crate::deadlock::LockDep::new(cfg.detect_lock_order, cfg.partial_stop),
+            partial: Vec::new(),
             race_stopped: None,
             race: (cfg.detect_races && crate::race::ENABLED).then(|| {
                 Box::new(crate::race::RaceRun::new(

@@ -182,6 +182,10 @@ pub(crate) struct Outcome {
     pub(crate) races: Vec<crate::race::RawRace>,
     /// Things the reader of the report must know (the detector stopped, …).
     pub(crate) notes: Vec<String>,
+    /// Partial deadlocks found while main ran, each dump with why.
+    pub(crate) partial: super::partial::PartialDumps,
+    /// Lock-order inversions.
+    pub(crate) lock_order: Vec<crate::deadlock::RawInversion>,
 }
 
 /// Runs `f` as goroutine 1 under a fresh scheduler on this thread until the run ends.
@@ -222,6 +226,8 @@ pub(crate) fn run_main<F: FnOnce() + Send + 'static>(
             (None, Some((races, _))) => races.clone(),
             (None, None) => Vec::new(),
         },
+        partial: sched.partial,
+        lock_order: sched.lockdep.inversions,
         notes: sched
             .race_stopped
             .map(|(_, why)| vec![why])

@@ -1,0 +1,115 @@
+//! The scheduler side of partial deadlocks and lock order (`crate::deadlock` holds the
+//! graphs): reaching the run's [`LockDep`], capturing acquisition stacks, and
+//! recording a partial deadlock into the run's report while the run goes on
+//! (DESIGN.md: "A partial deadlock is recorded and the run goes on; later ones are
+//! added to the same report"), or ending it under `partial_deadlock=stop`.
+//!
+//! Writes `Sched::lockdep` and `Sched::partial` only; ends the run through
+//! [`Sched::end`].
+
+use super::g::GState;
+use super::{current_g_ptr, sched_ptr, RawDump, WaitReason};
+use crate::capture::{self, Pcs};
+use crate::deadlock::{LockDep, Wait};
+
+/// Runs `f` on the run's lock bookkeeping with the running goroutine's id; `None`
+/// outside a goroutine and during teardown.
+pub(crate) fn lockdep<R>(f: impl FnOnce(&mut LockDep, u64) -> R) -> Option<R> {
+    let s = sched_ptr();
+    let g = current_g_ptr();
+    if s.is_null() || g.is_null() {
+        return None;
+    }
+    // SAFETY: both belong to this thread's run; a short exclusive borrow that does
+    // not switch.
+    unsafe {
+        if (*s).tearing_down {
+            return None;
+        }
+        Some(f(&mut (*s).lockdep, (*g).id))
+    }
+}
+
+/// The running goroutine's stack, innermost first (empty when lock order is off or
+/// outside a goroutine).
+#[inline(never)]
+pub(crate) fn acquisition_pcs() -> Pcs {
+    let s = sched_ptr();
+    let g = current_g_ptr();
+    if s.is_null() || g.is_null() {
+        return Pcs::new();
+    }
+    // SAFETY: this thread's run; read-only.
+    if unsafe { !(*s).lockdep.wants_stacks() } {
+        return Pcs::new();
+    }
+    // SAFETY: our own frame pointer lies on the running goroutine's stack `[lo, hi)`.
+    unsafe {
+        capture::walk(
+            capture::frame_pointer(),
+            (*g).lo,
+            (*g).hi,
+            capture::MAX_FRAMES,
+        )
+    }
+}
+
+/// The running goroutine (`cur`, about to park with `reason`) closed a wait-for
+/// cycle: dump every member not reported yet, with why it is stuck.
+#[cold]
+#[inline(never)]
+pub(crate) fn record_partial(set: Vec<(u64, Wait)>, cur: u64) {
+    let s = sched_ptr();
+    let g = current_g_ptr();
+    if s.is_null() || g.is_null() {
+        return;
+    }
+    // SAFETY: this thread's run; a short exclusive borrow without switch.
+    let sr = unsafe { &mut *s };
+    if sr.tearing_down || sr.main_done {
+        return; // after main returned these are leaks (DESIGN.md fine print)
+    }
+    let mut new = Vec::new();
+    for (id, w) in set {
+        if !sr.lockdep.deadlocked.insert(id) {
+            continue;
+        }
+        let why = sr.lockdep.describe_wait(id).unwrap_or_default();
+        let dump = if id == cur {
+            // SAFETY: our own frame pointer lies on the running goroutine's stack.
+            let pcs = unsafe {
+                capture::walk(
+                    capture::frame_pointer(),
+                    (*g).lo,
+                    (*g).hi,
+                    capture::MAX_FRAMES,
+                )
+            };
+            // SAFETY: the running goroutine's record.
+            let mut d = unsafe { (*g).running_dump(pcs) };
+            d.reason = w.reason.as_str();
+            d
+        } else {
+            debug_check!(
+                sr.gs[w.slot as usize].state == GState::Waiting,
+                "record_partial",
+                "wait-for cycle member is parked"
+            );
+            sr.dump(w.slot)
+        };
+        new.push((dump, why));
+    }
+    new.sort_by_key(|(d, _)| d.id);
+    sr.partial.extend(new);
+    if sr.lockdep.stop {
+        sr.end();
+    }
+}
+
+/// Partial deadlock dumps recorded so far, with the reason of each.
+pub(crate) type PartialDumps = Vec<(RawDump, String)>;
+
+/// The wait record of the running goroutine, about to park with `reason`.
+pub(crate) fn wait_of_current(reason: WaitReason) -> Wait {
+    Wait::new(super::current().slot, reason)
+}
