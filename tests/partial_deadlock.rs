@@ -56,6 +56,7 @@ fn double_lock_is_reported_while_main_runs_on() {
         });
         done.recv();
         // main goes on with other work after the goroutine deadlocked
+        sleep(Duration::from_millis(5));
         let c = chan::<i32>(1);
         c.send(1);
         assert_eq!(c.recv(), Some(1));
@@ -286,4 +287,117 @@ fn raw_mutex_unlocked_by_another_goroutine_is_not_a_cycle() {
         m.unlock();
     });
     assert!(r.is_clean(), "{r}");
+}
+
+// ── orphaned channels ─────────────────────────────────────────────────────────────
+
+use gosan::time::{after, sleep, Duration};
+use gosan::Chan;
+
+#[test]
+fn receiver_orphaned_when_the_last_other_handle_drops_while_main_runs() {
+    let r = run(|| {
+        let c: Chan<i32> = chan(0);
+        let c2 = c.clone();
+        go(move || {
+            let _ = c2.recv(); // nobody will ever send or close
+        });
+        gosan::gosched();
+        drop(c); // main gives its handle up and goes on
+        sleep(Duration::from_millis(5));
+        let k = chan::<i32>(1);
+        k.send(1);
+        assert_eq!(k.recv(), Some(1));
+    });
+    assert_eq!(partial(&r), vec![(2, "chan receive".to_string())]);
+    let g = &r.deadlock.as_ref().unwrap().goroutines[0];
+    assert_eq!(
+        g.why.as_deref(),
+        Some("no other handle of this channel is alive")
+    );
+    assert!(r.leaks.is_empty(), "{r}");
+    assert!(
+        r.to_string()
+            .contains("goroutine 2 [chan receive]:\nblocked forever: no other handle of this channel is alive\n"),
+        "{r}"
+    );
+}
+
+#[test]
+fn sender_blocking_on_its_only_handle_is_reported_at_once() {
+    let r = run(|| {
+        go(|| {
+            let c: Chan<i32> = chan(0);
+            c.send(1); // the only handle
+        });
+        sleep(Duration::from_millis(5));
+    });
+    assert_eq!(partial(&r), vec![(2, "chan send".to_string())]);
+}
+
+#[test]
+fn producer_left_by_an_early_consumer_is_found_with_its_reason() {
+    // Found while main still runs (a partial deadlock) or, when the producer parks
+    // only after main returned, as a leak; either way with why.
+    for seed in 0..20 {
+        let r = run_with(Config::new().seed(seed), || {
+            let c: Chan<i32> = chan(0);
+            let c2 = c.clone();
+            go(move || {
+                for i in 0..10 {
+                    c2.send(i);
+                }
+            });
+            let _ = c.recv(); // the consumer takes one and returns, dropping its handle
+        });
+        let g = match &r.deadlock {
+            Some(d) => {
+                assert!(!d.global && r.leaks.is_empty(), "{r}");
+                &d.goroutines[0]
+            }
+            None => &r.leaks[0],
+        };
+        assert_eq!((g.id, g.wait_reason.as_str()), (2, "chan send"), "{r}");
+        assert_eq!(
+            g.why.as_deref(),
+            Some("no other handle of this channel is alive")
+        );
+    }
+}
+
+#[test]
+fn nil_channel_leak_says_why() {
+    let r = run(|| {
+        go(|| {
+            Chan::<i32>::nil().recv();
+        });
+        gosan::gosched();
+    });
+    assert_eq!(r.leaks.len(), 1, "{r}");
+    assert_eq!(r.leaks[0].why.as_deref(), Some("nil channel"));
+}
+
+#[test]
+fn handles_reachable_through_the_heap_or_a_timer_are_alive() {
+    // No false positives: a handle inside an Arc shared with another goroutine, and
+    // a timer's channel (the timer holds a Weak), are never judged orphaned.
+    for seed in 0..20 {
+        let r = run_with(Config::new().seed(seed), || {
+            let shared = Arc::new(chan::<i32>(0));
+            let s2 = shared.clone();
+            go(move || {
+                sleep(Duration::from_millis(1));
+                s2.send(7);
+            });
+            assert_eq!(shared.recv(), Some(7));
+            let t = after(Duration::from_millis(3));
+            t.recv();
+            let c: Chan<i32> = chan(0);
+            let c2 = c.clone();
+            go(move || c2.send(1));
+            drop(c.clone());
+            assert_eq!(c.recv(), Some(1));
+        });
+        assert!(r.is_clean(), "{r}");
+    }
 }

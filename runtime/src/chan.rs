@@ -25,6 +25,28 @@
 //! goroutine's frame can return or unwind (`Dequeue` guard), so a queue never points
 //! into a dead frame.
 
+//!
+//! # Orphaned channels (partial deadlocks on channels, issue 11)
+//! A goroutine blocked in a plain `send`/`recv` can never proceed once **no other
+//! handle of the channel exists and nothing else can reach the one it uses**. Each
+//! `Chan`/`SendChan`/`RecvChan` holds one strong reference to `Inner`, timers and
+//! contexts hold `Weak` ones (they may still send or close). The rule: the
+//! goroutine's handle (the `&self` of the blocked call) lies on the goroutine's own
+//! stack, `Arc::strong_count == 1` (that handle is the only one) and
+//! `Arc::weak_count == 0` (no timer or context can act on it). Checked when it parks,
+//! and when the second-to-last handle is dropped while it is parked (`Drop`).
+//!
+//! Why no false positives: any send, receive or close needs a handle or an upgraded
+//! `Weak`. There is no other handle and no `Weak`. The one handle sits in the
+//! blocked goroutine's stack frame, which no other goroutine can reach: goroutine
+//! functions are `'static`, so none holds a reference into another's stack, and
+//! the owner itself is parked. A handle reached through the heap (an `Arc`, a
+//! struct in a `Mutex`, a `static`) is not on the stack, so it is never judged;
+//! nor is a `select!` (conservative: not reported).
+//!
+//! While main runs this is recorded as a partial deadlock (`sched/partial.rs`);
+//! after main returned, as the reason of the leak.
+
 use crate::lock::SpinLock;
 use crate::race::{self, RaceClock};
 use crate::sched::{self, GRef, WaitReason};
@@ -240,6 +262,7 @@ impl<T> Chan<T> {
         }
         let w = Waiter::new(sched::current(), Some(v));
         st.sendq.push(&w);
+        self.mark_handle(&w, inner, WaitReason::ChanSend);
         drop(st);
         let guard = Dequeue::new(|| {
             inner.state.lock().sendq.remove(&w);
@@ -264,6 +287,7 @@ impl<T> Chan<T> {
         }
         let w = Waiter::new(sched::current(), None);
         st.recvq.push(&w);
+        self.mark_handle(&w, inner, WaitReason::ChanRecv);
         drop(st);
         let guard = Dequeue::new(|| {
             inner.state.lock().recvq.remove(&w);
@@ -548,6 +572,58 @@ impl<T> Chan<T> {
     pub(crate) fn drain(&self) {
         if let Some(i) = &self.inner {
             i.state.lock().buf.clear();
+        }
+    }
+}
+
+/// The orphaned-channel rule (module docs) for the handle at `handle`.
+fn orphaned<T>(inner: &Arc<Inner<T>>, slot: Option<u32>, handle: usize) -> bool {
+    Arc::strong_count(inner) == 1
+        && Arc::weak_count(inner) == 0
+        && sched::partial::on_goroutine_stack(slot, handle)
+}
+
+const ORPHANED: &str = "no other handle of this channel is alive";
+
+impl<T> Chan<T> {
+    /// Records the handle a blocking send/receive goes through; if it is already
+    /// the channel's only one, the goroutine (about to park) is blocked forever.
+    fn mark_handle(&self, w: &Waiter<T>, inner: &Arc<Inner<T>>, reason: WaitReason) {
+        let handle = self as *const Chan<T> as usize;
+        w.handle.set(handle);
+        if orphaned(inner, None, handle) {
+            sched::partial::record_orphan(None, reason, ORPHANED);
+        }
+    }
+}
+
+impl<T> Drop for Chan<T> {
+    fn drop(&mut self) {
+        // Dropping the second-to-last handle may orphan a goroutine parked on the
+        // last one (module docs).
+        let Some(inner) = &self.inner else { return };
+        if Arc::strong_count(inner) != 2 || Arc::weak_count(inner) != 0 || !sched::in_run() {
+            return;
+        }
+        let st = inner.state.lock();
+        let mut found = None;
+        for (q, reason) in [
+            (&st.recvq, WaitReason::ChanRecv),
+            (&st.sendq, WaitReason::ChanSend),
+        ] {
+            for w in q.live() {
+                let h = w.handle.get();
+                if h != 0
+                    && h != self as *const Chan<T> as usize
+                    && sched::partial::on_goroutine_stack(Some(w.g.slot), h)
+                {
+                    found = Some((w.g.slot, reason));
+                }
+            }
+        }
+        drop(st);
+        if let Some((slot, reason)) = found {
+            sched::partial::record_orphan(Some(slot), reason, ORPHANED);
         }
     }
 }

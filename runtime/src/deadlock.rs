@@ -405,10 +405,16 @@ impl LockDep {
                     .map(|i| hs.remove(i).0)
             }
         };
+        if hs.is_empty() {
+            self.holders.remove(&lock);
+        }
         if let Some(o) = owner {
             if let Some(held) = self.held.get_mut(&o) {
                 if let Some(i) = held.iter().rposition(|h| h.lock == lock && matches(h.mode)) {
                     held.remove(i);
+                }
+                if held.is_empty() {
+                    self.held.remove(&o);
                 }
             }
         }
@@ -444,7 +450,8 @@ pub(crate) fn on_announced(tag: &mut LockTag) {
 /// The lock was handed to the parked goroutine `g`.
 #[inline]
 pub(crate) fn on_granted(g: crate::sched::GRef) {
-    partial::lockdep(|ld, _| ld.granted(g.id));
+    // From any context: a stale `waiting` entry would be a false "blocked".
+    partial::lockdep_any(|ld| ld.granted(g.id));
 }
 
 /// The running goroutine is about to park on the lock with `reason`: a wait-for cycle

@@ -159,7 +159,10 @@ fn run_once<F: FnOnce() + Send + 'static>(
             .leaks
             .iter()
             .filter(|d| why(d.id).is_none())
-            .map(dump)
+            .map(|d| GoroutineDump {
+                why: leak_why(d, &out.leak_why),
+                ..dump(d)
+            })
             .collect(),
         panic: out.panic.as_ref().map(|p| PanicReport {
             message: p.message.clone(),
@@ -252,6 +255,19 @@ fn to_race(r: &RawRace, strip: &str) -> RaceReport {
                 created_at: site_frames(site, strip),
             })
             .collect(),
+    }
+}
+
+/// Why a leaked goroutine can never proceed: what the run proved (an orphaned
+/// channel), or what its wait reason says (a nil channel, an empty select).
+fn leak_why(d: &RawDump, known: &[(u64, String)]) -> Option<String> {
+    if let Some((_, w)) = known.iter().find(|(id, _)| *id == d.id) {
+        return Some(w.clone());
+    }
+    match d.reason {
+        "chan send (nil chan)" | "chan receive (nil chan)" => Some("nil channel".to_string()),
+        "select (no cases)" => Some("select with no cases".to_string()),
+        _ => None,
     }
 }
 
@@ -358,11 +374,15 @@ fn mark_finding(report: &Report) {
         .append(true)
         .open(path)
     {
+        let (global, partial) = match &report.deadlock {
+            Some(d) if d.global => (1, 0),
+            Some(d) => (0, d.goroutines.len()),
+            None => (0, 0),
+        };
         let _ = writeln!(
             f,
-            "{name}: {} data race(s), {} deadlock, {} leaked goroutine(s), {} lock-order inversion(s)",
+            "{name}: {} data race(s), {global} deadlock, {partial} partially deadlocked goroutine(s), {} leaked goroutine(s), {} lock-order inversion(s)",
             report.races.len(),
-            usize::from(report.deadlock.is_some()),
             report.leaks.len(),
             report.lock_order.len()
         );
@@ -377,7 +397,8 @@ fn fail_test_on_finding(report: &Report) {
 }
 
 /// `#[gosan::main]`: runs `f` like a Go program's `main` and exits like one: 0 when
-/// clean, 2 on a panic, fatal error or deadlock, `exitcode` (66) on races or leaks.
+/// clean, 2 on a panic, fatal error or global deadlock, `exitcode` (66) on races,
+/// leaks, partial deadlocks (the program itself went on) or lock-order inversions.
 /// An invalid option (or one not supported yet) prints `gosan: <error>` on stderr
 /// and exits 2 without running `f`. `procs` defaults to 1 here too until the
 /// parallel scheduler exists (DESIGN.md's default for `main` is then the number of
@@ -407,9 +428,13 @@ pub fn main<F: FnOnce() + Send + 'static>(cfg: Config, f: F) -> ! {
             None => eprint!("{text}"),
         }
     }
-    let code = if report.panic.is_some() || report.deadlock.is_some() {
+    let global = report.deadlock.as_ref().is_some_and(|d| d.global);
+    let code = if report.panic.is_some() || global {
         2
-    } else if !report.races.is_empty() || !report.leaks.is_empty() || !report.lock_order.is_empty()
+    } else if !report.races.is_empty()
+        || !report.leaks.is_empty()
+        || !report.lock_order.is_empty()
+        || report.deadlock.is_some()
     {
         r.exitcode
     } else {

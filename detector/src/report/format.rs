@@ -214,6 +214,13 @@ impl Display for Report {
         if !self.races.is_empty() {
             writeln!(f, "Found {} data race(s)", self.races.len())?;
         }
+        if !self.lock_order.is_empty() {
+            writeln!(
+                f,
+                "Found {} lock-order inversion(s) (potential deadlocks)",
+                self.lock_order.len()
+            )?;
+        }
         for n in &self.notes {
             writeln!(f, "gosan: note: {n}")?;
         }

@@ -118,6 +118,8 @@ pub(crate) struct Sched {
     lockdep: crate::deadlock::LockDep,
     /// Partial deadlocks found while main ran, with why (`partial.rs`).
     partial: partial::PartialDumps,
+    /// Why leaked goroutines can never proceed, when known (`partial.rs`).
+    leak_why: Vec<(u64, String)>,
 }
 
 thread_local! {
@@ -207,6 +209,7 @@ impl Sched {
             no_switch: 0,
             lockdep: crate::deadlock::LockDep::new(cfg.detect_lock_order, cfg.partial_stop),
             partial: Vec::new(),
+            leak_why: Vec::new(),
             race_stopped: None,
             race: (cfg.detect_races && crate::race::ENABLED).then(|| {
                 Box::new(crate::race::RaceRun::new(

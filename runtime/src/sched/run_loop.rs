@@ -184,6 +184,8 @@ pub(crate) struct Outcome {
     pub(crate) notes: Vec<String>,
     /// Partial deadlocks found while main ran, each dump with why.
     pub(crate) partial: super::partial::PartialDumps,
+    /// Why leaked goroutines can never proceed, when known.
+    pub(crate) leak_why: Vec<(u64, String)>,
     /// Lock-order inversions.
     pub(crate) lock_order: Vec<crate::deadlock::RawInversion>,
 }
@@ -227,6 +229,7 @@ pub(crate) fn run_main<F: FnOnce() + Send + 'static>(
             (None, None) => Vec::new(),
         },
         partial: sched.partial,
+        leak_why: sched.leak_why,
         lock_order: sched.lockdep.inversions,
         notes: sched
             .race_stopped
