@@ -151,7 +151,7 @@ pub(crate) fn on_goroutine_stack(slot: Option<u32>, addr: usize) -> bool {
     unsafe {
         let g: *const super::G = match slot {
             None => current_g_ptr(),
-            Some(i) => match (&(*s).gs).get(i as usize) {
+            Some(i) => match <[Box<super::G>]>::get(&(*s).gs, i as usize) {
                 Some(g) if g.state != GState::Dead => &**g,
                 _ => return false,
             },
