@@ -29,6 +29,9 @@ pub fn explore(f: fn()) -> Report {
 pub enum Class {
     /// Go's `all goroutines are asleep - deadlock!`.
     GlobalDeadlock,
+    /// A goroutine blocked on a channel no live goroutine can complete, found while
+    /// the program went on (`global: false`, why: no other handle).
+    PartialDeadlock,
     /// A wait-for cycle among lock holders (`why` says so), found while the run went
     /// on or dumped with the global deadlock it turned into.
     WaitForCycle,
@@ -48,6 +51,12 @@ pub fn found_as(r: &Report, class: Class) {
     assert!(!r.is_clean(), "bug not found in {SCHEDULES} schedules");
     let ok = match class {
         Class::GlobalDeadlock => r.deadlock.as_ref().is_some_and(|d| d.global),
+        Class::PartialDeadlock => r.deadlock.as_ref().is_some_and(|d| {
+            !d.global
+                && d.goroutines
+                    .iter()
+                    .any(|g| g.why.as_deref() == Some("no other handle of this channel is alive"))
+        }),
         Class::WaitForCycle => r.deadlock.as_ref().is_some_and(|d| {
             d.goroutines.iter().any(|g| {
                 g.why

@@ -276,3 +276,36 @@ pub mod lock_held_across_send {
     }
     crate::kernel!(Class::GlobalDeadlock);
 }
+
+/// A request whose requester gave up (gRPC-style per-call reply channel): the
+/// requester polls once, drops its reply channel and goes on serving; the handler's
+/// late reply blocks forever — found while the server still runs.
+pub mod abandoned_reply_channel {
+    use super::*;
+    fn serve(fixed: bool) {
+        let reqs: Chan<Chan<i32>> = chan(0);
+        let r2 = reqs.clone();
+        go(move || {
+            let reply = r2.recv().expect("a request");
+            sleep(Duration::from_millis(2)); // slow handler
+            if fixed {
+                let _ = reply.try_send(1); // the requester may be gone
+            } else {
+                reply.send(1);
+            }
+        });
+        let reply: Chan<i32> = chan(0);
+        reqs.send(reply.clone());
+        let _ = reply.try_recv(); // not ready: give up on this call
+        drop(reply);
+        sleep(Duration::from_millis(10)); // the server goes on
+    }
+    pub fn bug() {
+        serve(false);
+    }
+    /// Fix: the late reply does not block (`try_send`, or a buffered reply channel).
+    pub fn fix() {
+        serve(true);
+    }
+    crate::kernel!(Class::PartialDeadlock);
+}

@@ -306,6 +306,63 @@ mod tests {
     }
 
     #[test]
+    fn lock_order_and_partial_deadlock_texts_are_stable() {
+        let r = Report {
+            lock_order: vec![LockOrderReport {
+                locks: vec![1, 2],
+                stacks: vec![vec![frame("app::ab", 12)], vec![frame("app::ba", 22)]],
+                sites: vec!["src/main.rs:5".to_string(), "src/main.rs:6".to_string()],
+                goroutines: vec![2, 3],
+                held_stacks: vec![vec![frame("app::ab", 11)], vec![frame("app::ba", 21)]],
+            }],
+            deadlock: Some(DeadlockReport {
+                global: false,
+                goroutines: vec![GoroutineDump {
+                    why: Some("no other handle of this channel is alive".to_string()),
+                    ..dump(4, "chan send")
+                }],
+            }),
+            seed: 1,
+            ..Report::default()
+        };
+        assert_eq!(
+            r.to_string(),
+            "==================\n\
+             WARNING: lock-order-inversion (potential deadlock)\n  \
+               Cycle in lock order graph: M1 => M2 => M1\n  \
+               M1 created at src/main.rs:5\n  \
+               M2 created at src/main.rs:6\n\
+             \n  \
+               M2 acquired here while holding M1 by goroutine 2:\n  \
+               app::ab()\n      src/main.rs:12\n\
+             \n  \
+               M1 previously acquired by the same goroutine here:\n  \
+               app::ab()\n      src/main.rs:11\n\
+             \n  \
+               M1 acquired here while holding M2 by goroutine 3:\n  \
+               app::ba()\n      src/main.rs:22\n\
+             \n  \
+               M2 previously acquired by the same goroutine here:\n  \
+               app::ba()\n      src/main.rs:21\n\
+             ==================\n\
+             WARNING: PARTIAL DEADLOCK: 1 goroutine(s) blocked forever while the program ran\n\
+             \n\
+             goroutine 4 [chan send]:\n\
+             blocked forever: no other handle of this channel is alive\n\
+             app::worker()\n\tsrc/main.rs:7\n\
+             created by app::main\n\tsrc/main.rs:3\n\
+             \n\
+             Found 1 lock-order inversion(s) (potential deadlocks)\n\
+             gosan: reproduce with GOSAN_OPTIONS=\"seed=0x1\" (or strategy=replay:)\n"
+        );
+        let back: Report = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(back, r);
+        // Dumps without a reason serialize as before (no `why` key).
+        let plain = serde_json::to_string(&dump(1, "chan receive")).unwrap();
+        assert!(!plain.contains("why"), "{plain}");
+    }
+
+    #[test]
     fn deadlock_panic_and_leaks_read_like_go() {
         let deadlock = Report {
             deadlock: Some(DeadlockReport {
