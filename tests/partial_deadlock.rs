@@ -400,3 +400,44 @@ fn handles_reachable_through_the_heap_or_a_timer_are_alive() {
         assert!(r.is_clean(), "{r}");
     }
 }
+
+#[test]
+fn select_over_two_orphaned_channels_is_blocked_forever() {
+    let r = run(|| {
+        go(|| {
+            let a: Chan<i32> = chan(0);
+            let b: Chan<i32> = chan(0);
+            gosan::select! {
+                recv(a) -> _ => {},
+                recv(b) -> _ => {},
+            }
+        });
+        sleep(Duration::from_millis(5));
+    });
+    assert_eq!(partial(&r), vec![(2, "select".to_string())]);
+}
+
+#[test]
+fn select_with_one_live_arm_is_not_blocked_forever() {
+    for seed in 0..20 {
+        let r = run_with(Config::new().seed(seed), || {
+            let a: Chan<i32> = chan(0);
+            let live: Chan<i32> = chan(0);
+            let l2 = live.clone();
+            let done: Chan<()> = chan(0);
+            let d2 = done.clone();
+            go(move || {
+                gosan::select! {
+                    recv(a) -> _ => {},
+                    recv(l2) -> v => assert_eq!(v, Some(1)),
+                    recv(after(Duration::from_secs(1))) -> _ => {},
+                }
+                d2.send(());
+            });
+            sleep(Duration::from_millis(1));
+            live.send(1);
+            done.recv();
+        });
+        assert!(r.is_clean(), "{r}");
+    }
+}

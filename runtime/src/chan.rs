@@ -42,7 +42,8 @@
 //! functions are `'static`, so none holds a reference into another's stack, and
 //! the owner itself is parked. A handle reached through the heap (an `Arc`, a
 //! struct in a `Mutex`, a `static`) is not on the stack, so it is never judged;
-//! nor is a `select!` (conservative: not reported).
+//! a `select!` is blocked forever only if every arm is (checked when it parks;
+//! the drop trigger skips select waiters: conservative).
 //!
 //! While main runs this is recorded as a partial deadlock (`sched/partial.rs`);
 //! after main returned, as the reason of the leak.
@@ -581,6 +582,15 @@ fn orphaned<T>(inner: &Arc<Inner<T>>, slot: Option<u32>, handle: usize) -> bool 
     Arc::strong_count(inner) == 1
         && Arc::weak_count(inner) == 0
         && sched::partial::on_goroutine_stack(slot, handle)
+}
+
+/// Whether no live goroutine can ever complete an operation through `c`, a handle
+/// the running goroutine blocks on: nil, or orphaned (module docs).
+pub(crate) fn handle_orphaned<T>(c: &Chan<T>) -> bool {
+    match &c.inner {
+        None => true,
+        Some(inner) => orphaned(inner, None, c as *const Chan<T> as usize),
+    }
 }
 
 const ORPHANED: &str = "no other handle of this channel is alive";
