@@ -151,7 +151,8 @@ pub(crate) struct LockDep {
     pub(crate) stop: bool,
     order: bool,
     locks: Vec<LockInfo>,
-    holders: HashMap<u32, Vec<(u64, Mode)>>,
+    /// Indexed by lock id (ids are dense: numbered at first lock).
+    holders: Vec<smallvec::SmallVec<[(u64, Mode); 2]>>,
     held: HashMap<u64, Vec<Held>>,
     waiting: HashMap<u64, Wait>,
     edges: HashMap<(u32, u32), Edge>,
@@ -169,7 +170,7 @@ impl LockDep {
             run: RUNS.fetch_add(1, Ordering::Relaxed),
             order,
             locks: Vec::new(),
-            holders: HashMap::new(),
+            holders: Vec::new(),
             held: HashMap::new(),
             waiting: HashMap::new(),
             edges: HashMap::new(),
@@ -189,6 +190,7 @@ impl LockDep {
         if tag.run != self.run {
             tag.run = self.run;
             tag.id = self.locks.len() as u32;
+            self.holders.push(smallvec::SmallVec::new());
             self.locks.push(LockInfo {
                 site: tag.site,
                 handed: !tag.owned,
@@ -202,11 +204,8 @@ impl LockDep {
     pub(crate) fn describe_wait(&self, g: u64) -> Option<String> {
         let w = self.waiting.get(&g)?;
         let site = self.locks[w.lock as usize].site;
-        let hs: Vec<String> = self
-            .holders
-            .get(&w.lock)
-            .into_iter()
-            .flatten()
+        let hs: Vec<String> = self.holders[w.lock as usize]
+            .iter()
             .map(|(h, m)| match m {
                 Mode::Read => format!("goroutine {h} (read)"),
                 _ => format!("goroutine {h}"),
@@ -223,10 +222,7 @@ impl LockDep {
     /// The rwmutex writer `g` holds Go's `w` and waits for the readers to leave.
     pub(crate) fn announced(&mut self, tag: &mut LockTag, g: u64) {
         let lock = self.id(tag);
-        self.holders
-            .entry(lock)
-            .or_default()
-            .push((g, Mode::Announced));
+        self.holders[lock as usize].push((g, Mode::Announced));
         self.held.entry(g).or_default().push(Held {
             lock,
             mode: Mode::Announced,
@@ -259,7 +255,7 @@ impl LockDep {
             }
             out.push((x, w));
             let mut any = false;
-            for &(h, m) in self.holders.get(&w.lock).into_iter().flatten() {
+            for &(h, m) in &self.holders[w.lock as usize] {
                 if h == x && m == Mode::Announced {
                     continue;
                 }
@@ -286,11 +282,13 @@ impl LockDep {
         pcs: Pcs,
     ) -> bool {
         let lock = self.id(tag);
-        self.waiting.remove(&g);
-        let hs = self.holders.entry(lock).or_default();
+        if !self.waiting.is_empty() {
+            self.waiting.remove(&g);
+        }
+        let hs = &mut self.holders[lock as usize];
         if mode == Mode::Write {
             // An announced writer becomes the holder.
-            hs.retain(|&(h, m)| !(h == g && m == Mode::Announced));
+            hs.retain(|&mut (h, m)| !(h == g && m == Mode::Announced));
         }
         hs.push((g, mode));
         let mut found = false;
@@ -394,7 +392,7 @@ impl LockDep {
         }
         let lock = tag.id;
         let matches = |m: Mode| m == mode || (mode == Mode::Write && m == Mode::Announced);
-        let hs = self.holders.entry(lock).or_default();
+        let hs = &mut self.holders[lock as usize];
         let owner = match hs.iter().position(|&(h, m)| h == g && matches(m)) {
             Some(i) => Some(hs.remove(i).0),
             None => {
@@ -405,9 +403,6 @@ impl LockDep {
                     .map(|i| hs.remove(i).0)
             }
         };
-        if hs.is_empty() {
-            self.holders.remove(&lock);
-        }
         if let Some(o) = owner {
             if let Some(held) = self.held.get_mut(&o) {
                 if let Some(i) = held.iter().rposition(|h| h.lock == lock && matches(h.mode)) {
@@ -465,5 +460,78 @@ pub(crate) fn on_blocking(tag: &mut LockTag, reason: crate::sched::WaitReason) {
     .flatten();
     if let Some((set, g)) = found {
         partial::record_partial(set, g);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sched::WaitReason;
+
+    fn wait(slot: u32) -> Wait {
+        Wait::new(slot, WaitReason::MutexLock)
+    }
+
+    #[test]
+    fn ab_ba_closes_a_wait_for_cycle_only_when_both_wait() {
+        let mut ld = LockDep::new(true, false);
+        let (mut a, mut b) = (LockTag::new(true), LockTag::new(true));
+        ld.acquired(&mut a, 1, Mode::Write, false, Pcs::new());
+        ld.acquired(&mut b, 2, Mode::Write, false, Pcs::new());
+        ld.blocking(&mut b, 1, wait(0));
+        assert!(ld.closed_set(1).is_none(), "goroutine 2 still runs");
+        ld.blocking(&mut a, 2, wait(1));
+        let mut set: Vec<u64> = ld.closed_set(2).unwrap().iter().map(|x| x.0).collect();
+        set.sort_unstable();
+        assert_eq!(set, vec![1, 2]);
+        // Granting goroutine 1 its lock (it no longer waits) opens the cycle.
+        ld.granted(1);
+        assert!(ld.closed_set(2).is_none());
+    }
+
+    #[test]
+    fn raw_locks_and_lockless_waits_are_never_cycles() {
+        let mut ld = LockDep::new(true, false);
+        let mut raw = LockTag::new(false);
+        ld.acquired(&mut raw, 1, Mode::Write, false, Pcs::new());
+        ld.blocking(&mut raw, 1, wait(0));
+        assert!(
+            ld.closed_set(1).is_none(),
+            "a raw lock may be unlocked by anyone"
+        );
+        let mut m = LockTag::new(true);
+        ld.blocking(&mut m, 2, wait(1));
+        assert!(ld.closed_set(2).is_none(), "no holder: not provable");
+    }
+
+    #[test]
+    fn inversion_is_reported_once_with_both_edges() {
+        let mut ld = LockDep::new(true, false);
+        let (mut a, mut b) = (LockTag::new(true), LockTag::new(true));
+        ld.acquired(&mut a, 1, Mode::Write, false, Pcs::new());
+        assert!(!ld.acquired(&mut b, 1, Mode::Write, false, Pcs::new()));
+        ld.released(&mut b, 1, Mode::Write);
+        ld.released(&mut a, 1, Mode::Write);
+        ld.acquired(&mut b, 2, Mode::Write, false, Pcs::new());
+        assert!(ld.acquired(&mut a, 2, Mode::Write, false, Pcs::new()));
+        ld.released(&mut a, 2, Mode::Write);
+        ld.released(&mut b, 2, Mode::Write);
+        assert_eq!(ld.inversions.len(), 1);
+        assert_eq!(ld.inversions[0].edges.len(), 2);
+        // Again: the same cycle is not reported twice.
+        ld.acquired(&mut b, 3, Mode::Write, false, Pcs::new());
+        assert!(!ld.acquired(&mut a, 3, Mode::Write, false, Pcs::new()));
+        // Read-after-read in both directions is not an inversion.
+        let (mut c, mut d) = (LockTag::new(true), LockTag::new(true));
+        ld.acquired(&mut c, 4, Mode::Read, false, Pcs::new());
+        ld.acquired(&mut d, 4, Mode::Read, false, Pcs::new());
+        ld.acquired(&mut d, 5, Mode::Read, false, Pcs::new());
+        assert!(!ld.acquired(&mut c, 5, Mode::Read, false, Pcs::new()));
+        // A try-lock adds no edge into the lock it took.
+        let (mut e, mut f) = (LockTag::new(true), LockTag::new(true));
+        ld.acquired(&mut e, 6, Mode::Write, false, Pcs::new());
+        ld.acquired(&mut f, 6, Mode::Write, true, Pcs::new());
+        ld.acquired(&mut f, 7, Mode::Write, false, Pcs::new());
+        assert!(!ld.acquired(&mut e, 7, Mode::Write, false, Pcs::new()));
     }
 }
