@@ -441,3 +441,43 @@ fn select_with_one_live_arm_is_not_blocked_forever() {
         assert!(r.is_clean(), "{r}");
     }
 }
+
+#[test]
+fn receivers_holding_every_handle_between_them_are_all_blocked_forever() {
+    let r = run(|| {
+        let c: Chan<i32> = chan(0);
+        for _ in 0..2 {
+            let c2 = c.clone();
+            go(move || {
+                let _ = c2.recv();
+            });
+        }
+        sleep(Duration::from_millis(1)); // both receivers parked
+        drop(c); // the producer leaves without sending or closing
+        sleep(Duration::from_millis(5));
+    });
+    assert_eq!(
+        partial(&r),
+        vec![
+            (2, "chan receive".to_string()),
+            (3, "chan receive".to_string())
+        ]
+    );
+}
+
+#[test]
+fn a_receiver_with_a_second_handle_elsewhere_is_not_judged() {
+    let r = run(|| {
+        let c: Chan<i32> = chan(0);
+        let c2 = c.clone();
+        let keep = Arc::new(c.clone()); // a handle on the heap, held by main
+        go(move || {
+            let _ = c2.recv();
+        });
+        sleep(Duration::from_millis(1));
+        drop(c);
+        sleep(Duration::from_millis(5));
+        keep.send(1);
+    });
+    assert!(r.is_clean(), "{r}");
+}

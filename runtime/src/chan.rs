@@ -33,14 +33,19 @@
 //! contexts hold `Weak` ones (they may still send or close). The rule: the
 //! goroutine's handle (the `&self` of the blocked call) lies on the goroutine's own
 //! stack, `Arc::strong_count == 1` (that handle is the only one) and
-//! `Arc::weak_count == 0` (no timer or context can act on it). Checked when it parks,
-//! and when the second-to-last handle is dropped while it is parked (`Drop`).
+//! `Arc::weak_count == 0` (no timer or context can act on it). Generalized to
+//! several goroutines parked on the same channel: when every handle is one such
+//! parked goroutine's own (strong count == the number of those waiters), all of
+//! them are blocked forever — queued waiters all go the same direction (a queued
+//! sender and a queued receiver would have met), so none can complete another.
+//! Checked when a goroutine parks, and when a handle is dropped (`Drop`).
 //!
 //! Why no false positives: any send, receive or close needs a handle or an upgraded
-//! `Weak`. There is no other handle and no `Weak`. The one handle sits in the
-//! blocked goroutine's stack frame, which no other goroutine can reach: goroutine
+//! `Weak`. There is no `Weak`, and every handle sits in the stack frame of a
+//! goroutine parked on the channel, which no other goroutine can reach: goroutine
 //! functions are `'static`, so none holds a reference into another's stack, and
-//! the owner itself is parked. A handle reached through the heap (an `Arc`, a
+//! each owner is parked (the stacks are disjoint, so the handles are distinct and
+//! their number is the strong count). A handle reached through the heap (an `Arc`, a
 //! struct in a `Mutex`, a `static`) is not on the stack, so it is never judged;
 //! a `select!` is blocked forever only if every arm is (checked when it parks;
 //! the drop trigger skips select waiters: conservative).
@@ -263,7 +268,7 @@ impl<T> Chan<T> {
         }
         let w = Waiter::new(sched::current(), Some(v));
         st.sendq.push(&w);
-        self.mark_handle(&w, inner, WaitReason::ChanSend);
+        self.mark_handle(&w, inner, &st);
         drop(st);
         let guard = Dequeue::new(|| {
             inner.state.lock().sendq.remove(&w);
@@ -288,7 +293,7 @@ impl<T> Chan<T> {
         }
         let w = Waiter::new(sched::current(), None);
         st.recvq.push(&w);
-        self.mark_handle(&w, inner, WaitReason::ChanRecv);
+        self.mark_handle(&w, inner, &st);
         drop(st);
         let guard = Dequeue::new(|| {
             inner.state.lock().recvq.remove(&w);
@@ -595,45 +600,69 @@ pub(crate) fn handle_orphaned<T>(c: &Chan<T>) -> bool {
 
 const ORPHANED: &str = "no other handle of this channel is alive";
 
+/// The goroutines parked in a plain send/receive on this channel through a handle
+/// on their own stack, when those handles (plus `dropping` handles about to go) are
+/// all the channel's handles and no timer or context holds a `Weak`: each of them is
+/// blocked forever (module docs). Caller holds the channel lock.
+fn orphaned_waiters<T>(
+    inner: &Arc<Inner<T>>,
+    st: &State<T>,
+    dropping: usize,
+) -> Option<Vec<(GRef, WaitReason)>> {
+    let strong = Arc::strong_count(inner);
+    if Arc::weak_count(inner) != 0 || strong > st.recvq.len() + st.sendq.len() + dropping {
+        return None; // cheap: more handles than waiters
+    }
+    let mut v = Vec::new();
+    for (q, reason) in [
+        (&st.recvq, WaitReason::ChanRecv),
+        (&st.sendq, WaitReason::ChanSend),
+    ] {
+        for w in q.live() {
+            let h = w.handle.get();
+            if h != 0 && sched::partial::on_goroutine_stack(Some(w.g.slot), h) {
+                v.push((w.g, reason));
+            }
+        }
+    }
+    (!v.is_empty() && v.len() + dropping == strong).then_some(v)
+}
+
+/// Records each goroutine of `found` as blocked forever (the running one is about
+/// to park).
+fn record_orphans(found: Vec<(GRef, WaitReason)>) {
+    let me = sched::partial::running_goid();
+    for (g, reason) in found {
+        let slot = (Some(g.id) != me).then_some(g.slot);
+        sched::partial::record_orphan(slot, reason, ORPHANED);
+    }
+}
+
 impl<T> Chan<T> {
-    /// Records the handle a blocking send/receive goes through; if it is already
-    /// the channel's only one, the goroutine (about to park) is blocked forever.
-    fn mark_handle(&self, w: &Waiter<T>, inner: &Arc<Inner<T>>, reason: WaitReason) {
-        let handle = self as *const Chan<T> as usize;
-        w.handle.set(handle);
-        if orphaned(inner, None, handle) {
-            sched::partial::record_orphan(None, reason, ORPHANED);
+    /// Records the handle a blocking send/receive goes through (its waiter `w` is
+    /// queued; the lock is held); if the waiters now hold every handle, they are
+    /// blocked forever — this goroutine included.
+    fn mark_handle(&self, w: &Waiter<T>, inner: &Arc<Inner<T>>, st: &State<T>) {
+        w.handle.set(self as *const Chan<T> as usize);
+        if let Some(found) = orphaned_waiters(inner, st, 0) {
+            record_orphans(found);
         }
     }
 }
 
 impl<T> Drop for Chan<T> {
     fn drop(&mut self) {
-        // Dropping the second-to-last handle may orphan a goroutine parked on the
-        // last one (module docs).
+        // Dropping a handle may leave only the ones parked goroutines block on
+        // (module docs).
         let Some(inner) = &self.inner else { return };
-        if Arc::strong_count(inner) != 2 || Arc::weak_count(inner) != 0 || !sched::in_run() {
+        if Arc::weak_count(inner) != 0 || !sched::in_run() {
             return;
         }
         let st = inner.state.lock();
-        let mut found = None;
-        for (q, reason) in [
-            (&st.recvq, WaitReason::ChanRecv),
-            (&st.sendq, WaitReason::ChanSend),
-        ] {
-            for w in q.live() {
-                let h = w.handle.get();
-                if h != 0
-                    && h != self as *const Chan<T> as usize
-                    && sched::partial::on_goroutine_stack(Some(w.g.slot), h)
-                {
-                    found = Some((w.g.slot, reason));
-                }
-            }
-        }
+        let found = orphaned_waiters(inner, &st, 1);
         drop(st);
-        if let Some((slot, reason)) = found {
-            sched::partial::record_orphan(Some(slot), reason, ORPHANED);
+        if let Some(found) = found {
+            record_orphans(found);
         }
     }
 }

@@ -140,6 +140,13 @@ pub(crate) fn wait_of_current(reason: WaitReason) -> Wait {
     Wait::new(super::current().slot, reason)
 }
 
+/// The running goroutine's id, if a goroutine runs on this thread.
+pub(crate) fn running_goid() -> Option<u64> {
+    let g = current_g_ptr();
+    // SAFETY: the running goroutine's record; a plain read.
+    (!g.is_null()).then(|| unsafe { (*g).id })
+}
+
 /// Whether `addr` lies on the stack of the goroutine in `slot` (the running one when
 /// `slot` is `None`), which must be parked or running. `false` outside a run.
 pub(crate) fn on_goroutine_stack(slot: Option<u32>, addr: usize) -> bool {
