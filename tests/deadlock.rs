@@ -136,10 +136,13 @@ fn goroutine_blocked_after_main_returns_is_a_leak() {
     let r = run(|| {
         let c: Chan<i32> = chan(0);
         go(move || {
+            // Parks only after main returned (blocking on its own only handle
+            // before that would be a partial deadlock, tests/partial_deadlock.rs).
+            gosan::time::sleep(std::time::Duration::from_millis(1));
             c.recv();
         });
     });
-    assert!(r.deadlock.is_none());
+    assert!(r.deadlock.is_none(), "{r}");
     assert_eq!(r.leaks.len(), 1, "{r}");
     assert_eq!(r.leaks[0].wait_reason, "chan receive");
     assert!(r

@@ -71,7 +71,13 @@ fn panic_in_a_goroutine_ends_the_run_with_its_stack() {
         .position(|l| l.ends_with("// panic site"))
         .unwrap() as u32;
     assert_eq!(top.line, line);
-    assert!(r.deadlock.is_none(), "the run ended at the panic");
+    // The run ended at the panic, not at a global deadlock. (Main, parked on a
+    // channel nobody else holds, is proven blocked forever first: a partial
+    // deadlock, kept in the report as DESIGN.md's fine print says.)
+    assert!(
+        r.deadlock.as_ref().is_none_or(|d| !d.global),
+        "the run ended at the panic"
+    );
     let text = r.to_string();
     assert!(
         text.starts_with("panic: boom 7\n\ngoroutine 2 [running]:\n"),

@@ -14,7 +14,8 @@
 //! | `procs` / `procs(usize)` | 1 works; > 1 rejected (not supported yet) | here (env, Config, main, attribute) |
 //! | `race` / `detect_races(bool)` | works; `race=1` rejected without the `race` feature | here |
 //! | `leak_check` / `leak_check(bool)` | works | `deadlock.rs` (Config), `env_leak_check_off` here |
-//! | `detect_lock_order` / `detect_lock_order(bool)` | accepted, no effect yet (no lock-order detector) | `detect_lock_order_is_accepted_and_has_no_effect_yet` here |
+//! | `detect_lock_order` / `detect_lock_order(bool)` | lock-order inversions in `Report::lock_order` (default on) | `detect_lock_order_turns_the_lock_order_detector_on_and_off` here |
+//! | `partial_deadlock=continue\|stop` / `stop_on_partial_deadlock(bool)` | a wait-for cycle ends the run or not (default continue) | `partial_deadlock_option_parses_continue_and_stop` here, `tests/partial_deadlock.rs` |
 //! | `format` / `format(Format)` | text, json work; sarif rejected | `main_exit.rs` (json), here |
 //! | `trace` / `trace(..)` | rejected (not supported yet) | here |
 //! | `shard` / `shard(k, n)` | works | `shard_*` here |
@@ -261,15 +262,14 @@ fn inverted_lock_order() {
 }
 
 #[test]
-fn detect_lock_order_is_accepted_and_has_no_effect_yet() {
-    // Documented: accepted (DESIGN.md fixes the method and its default `true`), no
-    // lock-order detector exists yet, so Report::lock_order stays empty either way.
-    // When the detector lands this test must change with the docs.
+fn detect_lock_order_turns_the_lock_order_detector_on_and_off() {
+    // On: the inversion is reported although this run did not deadlock; off: clean.
     for on in [true, false] {
         let cfg = Config::new().seed(2).detect_lock_order(on);
         assert_eq!(cfg.resolve().unwrap().detect_lock_order, on);
         let r = run_with(cfg, inverted_lock_order);
-        assert!(r.lock_order.is_empty() && r.is_clean(), "{r}");
+        assert!(r.deadlock.is_none(), "{r}");
+        assert_eq!(r.lock_order.len(), usize::from(on), "{r}");
     }
     assert!(
         Config::new().resolve().unwrap().detect_lock_order,
@@ -279,6 +279,20 @@ fn detect_lock_order_is_accepted_and_has_no_effect_yet() {
         let c = parse_options(&format!("detect_lock_order={v}"), "GOSAN_OPTIONS").unwrap();
         assert_eq!(c.resolve().unwrap().detect_lock_order, v == "1");
     }
+}
+
+#[test]
+fn partial_deadlock_option_parses_continue_and_stop() {
+    for (v, stop) in [("continue", false), ("stop", true)] {
+        let c = parse_options(&format!("partial_deadlock={v}"), "GOSAN_OPTIONS").unwrap();
+        assert_eq!(c.resolve().unwrap().partial_stop, stop);
+    }
+    assert!(
+        !Config::new().resolve().unwrap().partial_stop,
+        "default continue"
+    );
+    let e = parse_options("partial_deadlock=maybe", "GOSAN_OPTIONS").unwrap_err();
+    assert_eq!(e.key, "partial_deadlock");
 }
 
 #[test]

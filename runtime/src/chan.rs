@@ -25,6 +25,34 @@
 //! goroutine's frame can return or unwind (`Dequeue` guard), so a queue never points
 //! into a dead frame.
 
+//!
+//! # Orphaned channels (partial deadlocks on channels, issue 11)
+//! A goroutine blocked in a plain `send`/`recv` can never proceed once **no other
+//! handle of the channel exists and nothing else can reach the one it uses**. Each
+//! `Chan`/`SendChan`/`RecvChan` holds one strong reference to `Inner`, timers and
+//! contexts hold `Weak` ones (they may still send or close). The rule: the
+//! goroutine's handle (the `&self` of the blocked call) lies on the goroutine's own
+//! stack, `Arc::strong_count == 1` (that handle is the only one) and
+//! `Arc::weak_count == 0` (no timer or context can act on it). Generalized to
+//! several goroutines parked on the same channel: when every handle is one such
+//! parked goroutine's own (strong count == the number of those waiters), all of
+//! them are blocked forever — queued waiters all go the same direction (a queued
+//! sender and a queued receiver would have met), so none can complete another.
+//! Checked when a goroutine parks, and when a handle is dropped (`Drop`).
+//!
+//! Why no false positives: any send, receive or close needs a handle or an upgraded
+//! `Weak`. There is no `Weak`, and every handle sits in the stack frame of a
+//! goroutine parked on the channel, which no other goroutine can reach: goroutine
+//! functions are `'static`, so none holds a reference into another's stack, and
+//! each owner is parked (the stacks are disjoint, so the handles are distinct and
+//! their number is the strong count). A handle reached through the heap (an `Arc`, a
+//! struct in a `Mutex`, a `static`) is not on the stack, so it is never judged;
+//! a `select!` is blocked forever only if every arm is (checked when it parks;
+//! the drop trigger skips select waiters: conservative).
+//!
+//! While main runs this is recorded as a partial deadlock (`sched/partial.rs`);
+//! after main returned, as the reason of the leak.
+
 use crate::lock::SpinLock;
 use crate::race::{self, RaceClock};
 use crate::sched::{self, GRef, WaitReason};
@@ -263,6 +291,7 @@ impl<T> Chan<T> {
         }
         let w = Waiter::new(sched::current(), Some(v));
         st.sendq.push(&w);
+        self.mark_handle(&w, inner, &st);
         drop(st);
         let guard = Dequeue::new(|| {
             inner.state.lock().sendq.remove(&w);
@@ -287,6 +316,7 @@ impl<T> Chan<T> {
         }
         let w = Waiter::new(sched::current(), None);
         st.recvq.push(&w);
+        self.mark_handle(&w, inner, &st);
         drop(st);
         let guard = Dequeue::new(|| {
             inner.state.lock().recvq.remove(&w);
@@ -575,6 +605,91 @@ impl<T> Chan<T> {
     pub(crate) fn drain(&self) {
         if let Some(i) = &self.inner {
             i.state.lock().buf.clear();
+        }
+    }
+}
+
+/// The orphaned-channel rule (module docs) for the handle at `handle`.
+fn orphaned<T>(inner: &Arc<Inner<T>>, slot: Option<u32>, handle: usize) -> bool {
+    Arc::strong_count(inner) == 1
+        && Arc::weak_count(inner) == 0
+        && sched::partial::on_goroutine_stack(slot, handle)
+}
+
+/// Whether no live goroutine can ever complete an operation through `c`, a handle
+/// the running goroutine blocks on: nil, or orphaned (module docs).
+pub(crate) fn handle_orphaned<T>(c: &Chan<T>) -> bool {
+    match &c.inner {
+        None => true,
+        Some(inner) => orphaned(inner, None, c as *const Chan<T> as usize),
+    }
+}
+
+const ORPHANED: &str = "no other handle of this channel is alive";
+
+/// The goroutines parked in a plain send/receive on this channel through a handle
+/// on their own stack, when those handles (plus `dropping` handles about to go) are
+/// all the channel's handles and no timer or context holds a `Weak`: each of them is
+/// blocked forever (module docs). Caller holds the channel lock.
+fn orphaned_waiters<T>(
+    inner: &Arc<Inner<T>>,
+    st: &State<T>,
+    dropping: usize,
+) -> Option<Vec<(GRef, WaitReason)>> {
+    let strong = Arc::strong_count(inner);
+    if Arc::weak_count(inner) != 0 || strong > st.recvq.len() + st.sendq.len() + dropping {
+        return None; // cheap: more handles than waiters
+    }
+    let mut v = Vec::new();
+    for (q, reason) in [
+        (&st.recvq, WaitReason::ChanRecv),
+        (&st.sendq, WaitReason::ChanSend),
+    ] {
+        for w in q.live() {
+            let h = w.handle.get();
+            if h != 0 && sched::partial::on_goroutine_stack(Some(w.g.slot), h) {
+                v.push((w.g, reason));
+            }
+        }
+    }
+    (!v.is_empty() && v.len() + dropping == strong).then_some(v)
+}
+
+/// Records each goroutine of `found` as blocked forever (the running one is about
+/// to park).
+fn record_orphans(found: Vec<(GRef, WaitReason)>) {
+    let me = sched::partial::running_goid();
+    for (g, reason) in found {
+        let slot = (Some(g.id) != me).then_some(g.slot);
+        sched::partial::record_orphan(slot, reason, ORPHANED);
+    }
+}
+
+impl<T> Chan<T> {
+    /// Records the handle a blocking send/receive goes through (its waiter `w` is
+    /// queued; the lock is held); if the waiters now hold every handle, they are
+    /// blocked forever — this goroutine included.
+    fn mark_handle(&self, w: &Waiter<T>, inner: &Arc<Inner<T>>, st: &State<T>) {
+        w.handle.set(self as *const Chan<T> as usize);
+        if let Some(found) = orphaned_waiters(inner, st, 0) {
+            record_orphans(found);
+        }
+    }
+}
+
+impl<T> Drop for Chan<T> {
+    fn drop(&mut self) {
+        // Dropping a handle may leave only the ones parked goroutines block on
+        // (module docs).
+        let Some(inner) = &self.inner else { return };
+        if Arc::weak_count(inner) != 0 || !sched::in_run() {
+            return;
+        }
+        let st = inner.state.lock();
+        let found = orphaned_waiters(inner, &st, 1);
+        drop(st);
+        if let Some(found) = found {
+            record_orphans(found);
         }
     }
 }

@@ -16,9 +16,9 @@
 //! and then ignored or refused later. `race=1` / `detect_races(true)` is rejected the
 //! same way when the `race` cargo feature is off (the detector is not compiled in).
 //!
-//! `detect_lock_order` is accepted (DESIGN.md fixes `detect_lock_order(bool)` with
-//! default `true`, so `true` cannot be an error) but has no effect yet: no lock-order
-//! detector exists, and `Report::lock_order` is always empty.
+//! `detect_lock_order` (default `true`) turns the lock-order detector
+//! (`runtime/src/deadlock.rs`) on or off; `partial_deadlock=continue|stop` says
+//! whether a partial deadlock found while main runs ends the run.
 
 use crate::sched::strategy::{Record, MAX_PCT_DEPTH};
 use std::fmt;
@@ -135,6 +135,7 @@ pub struct Config {
     pub(crate) strip_path_prefix: Option<String>,
     pub(crate) history_size: Option<u32>,
     pub(crate) detect_lock_order: Option<bool>,
+    pub(crate) stop_on_partial_deadlock: Option<bool>,
     pub(crate) format: Option<Format>,
     pub(crate) trace: Option<PathBuf>,
     pub(crate) shard: Option<(u32, u32)>,
@@ -201,11 +202,14 @@ impl Config {
         /// stack (up to 48 frames walked per access). Values 1 to 7 behave the same
         /// today. The current access always has its whole stack.
         history_size: u32,
-        /// Report lock-order inversions (default true). Accepted but **no effect
-        /// yet**: the lock-order detector is not built, so `Report::lock_order` is
-        /// always empty. DESIGN.md fixes this method and its default `true`, so it is
-        /// not rejected; it will take effect when the detector lands.
+        /// Report lock-order inversions in `Report::lock_order` (default true;
+        /// `GOSAN_OPTIONS` key `detect_lock_order`): taking B while holding A after
+        /// some goroutine took A while holding B is a potential deadlock.
         detect_lock_order: bool,
+        /// End the run at the first partial deadlock (a wait-for cycle found while
+        /// other goroutines still run) instead of recording it and going on (default
+        /// false = continue; `GOSAN_OPTIONS` key `partial_deadlock=continue|stop`).
+        stop_on_partial_deadlock: bool,
         /// Format of the report `#[gosan::main]` prints (default [`Format::Text`]).
         /// [`Format::Sarif`] is not supported yet: [`Config::resolve`] returns an
         /// [`OptionError`] for `format`.
@@ -344,6 +348,10 @@ impl Config {
                 .detect_lock_order
                 .or(env.detect_lock_order)
                 .unwrap_or(true),
+            partial_stop: self
+                .stop_on_partial_deadlock
+                .or(env.stop_on_partial_deadlock)
+                .unwrap_or(false),
             format: self.format.or(env.format).unwrap_or(Format::Text),
             shard,
             debug,
@@ -383,8 +391,10 @@ pub struct Resolved {
     pub log_path: Option<PathBuf>,
     pub strip_path_prefix: String,
     pub history_size: u32,
-    /// Accepted, no effect yet (see [`Config::detect_lock_order`]).
+    /// Lock-order detection (see [`Config::detect_lock_order`]).
     pub detect_lock_order: bool,
+    /// `partial_deadlock=stop` (see [`Config::stop_on_partial_deadlock`]).
+    pub partial_stop: bool,
     pub format: Format,
     pub shard: Option<(u32, u32)>,
     pub debug: Debug,
@@ -512,8 +522,8 @@ fn check_race(source: &'static str, on: bool, v: &str) -> Result<(), OptionError
 }
 
 const KNOWN: &str = "exitcode, halt_on_error, log_path, strip_path_prefix, history_size, seed, \
-                     strategy, procs, race, leak_check, detect_lock_order, format, trace, shard, \
-                     max_steps, max_time, watchdog";
+                     strategy, procs, race, leak_check, detect_lock_order, partial_deadlock, format, trace, \
+                     shard, max_steps, max_time, watchdog";
 
 /// Parses `GOSAN_OPTIONS` text: space-separated `key=value` pairs.
 ///
@@ -572,6 +582,13 @@ pub fn parse_options(text: &str, source: &'static str) -> Result<Config, OptionE
             }
             "leak_check" => c.leak_check = Some(parse_bool(source, key, v)?),
             "detect_lock_order" => c.detect_lock_order = Some(parse_bool(source, key, v)?),
+            "partial_deadlock" => {
+                c.stop_on_partial_deadlock = Some(match v {
+                    "continue" => false,
+                    "stop" => true,
+                    _ => return Err(bad(source, key, v, "expected continue or stop")),
+                })
+            }
             "format" => {
                 let f = match v {
                     "text" => Format::Text,

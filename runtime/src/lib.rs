@@ -33,6 +33,7 @@ mod chan;
 mod config;
 pub mod context;
 mod coro;
+mod deadlock;
 mod instrumented;
 mod lock;
 mod overflow;

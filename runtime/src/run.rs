@@ -2,10 +2,12 @@
 //! [`Report`] built from its raw outcome (symbolized here, never on the hot path).
 
 use crate::config::{Config, Resolved, Strategy};
+use crate::deadlock::RawInversion;
 use crate::race::{RawRace, Site};
 use crate::sched::{self, strategy::derive_seed, RawDump};
 use gosan_detector::report::{
     symbolize, Access, DeadlockReport, Frame, GoroutineDump, GoroutineOrigin, LivelockReport,
+    LockOrderReport,
     PanicReport, RaceReport, Report,
 };
 use std::sync::Arc;
@@ -121,19 +123,62 @@ fn run_once<F: FnOnce() + Send + 'static>(
     }
     let strip = r.strip_path_prefix.as_str();
     let dump = |d: &RawDump| to_dump(d, strip);
+    // A global deadlock dumps every blocked goroutine, the partially deadlocked ones
+    // included (with their reason); else the partial deadlocks alone. Goroutines
+    // already in the deadlock report are not leaks (DESIGN.md fine print).
+    let why = |id: u64| {
+        out.partial
+            .iter()
+            .find(|(d, _)| d.id == id)
+            .map(|(_, w)| w.clone())
+    };
+    let deadlock = if !out.deadlock.is_empty() {
+        Some(DeadlockReport {
+            global: true,
+            goroutines: out
+                .deadlock
+                .iter()
+                .map(|d| GoroutineDump {
+                    why: why(d.id),
+                    ..dump(d)
+                })
+                .collect(),
+        })
+    } else {
+        (!out.partial.is_empty()).then(|| DeadlockReport {
+            global: false,
+            goroutines: out
+                .partial
+                .iter()
+                .map(|(d, w)| GoroutineDump {
+                    why: Some(w.clone()),
+                    ..dump(d)
+                })
+                .collect(),
+        })
+    };
     let report = Report {
         races: out.races.iter().map(|r| to_race(r, strip)).collect(),
-        deadlock: (!out.deadlock.is_empty()).then(|| DeadlockReport {
-            global: true,
-            goroutines: out.deadlock.iter().map(dump).collect(),
-        }),
-        leaks: out.leaks.iter().map(dump).collect(),
+        deadlock,
+        leaks: out
+            .leaks
+            .iter()
+            .filter(|d| why(d.id).is_none())
+            .map(|d| GoroutineDump {
+                why: leak_why(d, &out.leak_why),
+                ..dump(d)
+            })
+            .collect(),
         panic: out.panic.as_ref().map(|p| PanicReport {
             message: p.message.clone(),
             fatal: p.fatal,
             goroutine: dump(&p.goroutine),
         }),
-        lock_order: Vec::new(),
+        lock_order: out
+            .lock_order
+            .iter()
+            .map(|inv| to_lock_order(inv, strip))
+            .collect(),
         seed,
         schedule: out.schedule,
         strategy: match strategy {
@@ -224,6 +269,51 @@ pub(crate) fn to_race(r: &RawRace, strip: &str) -> RaceReport {
     }
 }
 
+/// Why a leaked goroutine can never proceed: what the run proved (an orphaned
+/// channel), or what its wait reason says (a nil channel, an empty select).
+fn leak_why(d: &RawDump, known: &[(u64, String)]) -> Option<String> {
+    if let Some((_, w)) = known.iter().find(|(id, _)| *id == d.id) {
+        return Some(w.clone());
+    }
+    match d.reason {
+        "chan send (nil chan)" | "chan receive (nil chan)" => Some("nil channel".to_string()),
+        "select (no cases)" => Some("select with no cases".to_string()),
+        _ => None,
+    }
+}
+
+fn to_lock_order(inv: &RawInversion, strip: &str) -> LockOrderReport {
+    LockOrderReport {
+        locks: inv.ids.iter().map(|&i| u64::from(i) + 1).collect(),
+        sites: inv
+            .locks
+            .iter()
+            .map(|l| {
+                let f = symbolize::strip(
+                    Frame {
+                        function: String::new(),
+                        file: l.file().to_string(),
+                        line: l.line(),
+                    },
+                    strip,
+                );
+                format!("{}:{}", f.file, f.line)
+            })
+            .collect(),
+        goroutines: inv.edges.iter().map(|e| e.0).collect(),
+        stacks: inv
+            .edges
+            .iter()
+            .map(|e| symbolize::symbolize(&e.2, strip))
+            .collect(),
+        held_stacks: inv
+            .edges
+            .iter()
+            .map(|e| symbolize::symbolize(&e.1, strip))
+            .collect(),
+    }
+}
+
 fn to_dump(d: &RawDump, strip: &str) -> GoroutineDump {
     let created_at = located(
         symbolize::symbolize(&d.created_pcs, strip),
@@ -235,6 +325,7 @@ fn to_dump(d: &RawDump, strip: &str) -> GoroutineDump {
         wait_reason: d.reason.to_string(),
         stack: symbolize::symbolize(&d.pcs, strip),
         created_at,
+        why: None,
     }
 }
 
@@ -296,11 +387,15 @@ fn mark_finding(report: &Report) {
         .append(true)
         .open(path)
     {
+        let (global, partial) = match &report.deadlock {
+            Some(d) if d.global => (1, 0),
+            Some(d) => (0, d.goroutines.len()),
+            None => (0, 0),
+        };
         let _ = writeln!(
             f,
-            "{name}: {} data race(s), {} deadlock, {} leaked goroutine(s), {} lock-order inversion(s)",
+            "{name}: {} data race(s), {global} deadlock, {partial} partially deadlocked goroutine(s), {} leaked goroutine(s), {} lock-order inversion(s)",
             report.races.len(),
-            usize::from(report.deadlock.is_some()),
             report.leaks.len(),
             report.lock_order.len()
         );
@@ -319,7 +414,8 @@ fn fail_test_on_finding(report: &Report) {
 }
 
 /// `#[gosan::main]`: runs `f` like a Go program's `main` and exits like one: 0 when
-/// clean, 2 on a panic, fatal error or deadlock, `exitcode` (66) on races or leaks.
+/// clean, 2 on a panic, fatal error or global deadlock, `exitcode` (66) on races,
+/// leaks, partial deadlocks (the program itself went on) or lock-order inversions.
 /// An invalid option (or one not supported yet) prints `gosan: <error>` on stderr
 /// and exits 2 without running `f`. `procs` defaults to 1 here too until the
 /// parallel scheduler exists (DESIGN.md's default for `main` is then the number of
@@ -352,9 +448,13 @@ pub fn main<F: FnOnce() + Send + 'static>(cfg: Config, f: F) -> ! {
             None => eprint!("{text}"),
         }
     }
-    let code = if report.panic.is_some() || report.deadlock.is_some() || report.livelock.is_some() {
+    let global = report.deadlock.as_ref().is_some_and(|d| d.global);
+    let code = if report.panic.is_some() || global || report.livelock.is_some() {
         2
-    } else if !report.races.is_empty() || !report.leaks.is_empty() || !report.lock_order.is_empty()
+    } else if !report.races.is_empty()
+        || !report.leaks.is_empty()
+        || !report.lock_order.is_empty()
+        || report.deadlock.is_some()
     {
         r.exitcode
     } else {

@@ -12,6 +12,9 @@
 //!    `done`, records the case); the others become stale and are skipped. On waking,
 //!    the goroutine removes its remaining waiters and collects the fired arm's result.
 //!
+//! A blocked select whose every arm is a nil or orphaned channel (`chan.rs`'s rule)
+//! is reported as blocked forever when it parks.
+//!
 //! Deterministic mode runs one goroutine at a time, so each arm locks its own channel
 //! in turn; the parallel scheduler will lock all channels in address order as Go does.
 
@@ -85,6 +88,11 @@ pub trait SelectArm {
     fn fired(&self) -> bool;
     /// The race detector's view of evaluating the arm (a send reads its channel).
     fn race_evaluated(&self, _loc: &'static std::panic::Location<'static>) {}
+    /// Whether no live goroutine can ever complete this arm: a nil channel, or an
+    /// orphaned one (`chan.rs`'s rule). `false` when unknown.
+    fn orphaned(&self) -> bool {
+        false
+    }
 }
 
 /// `recv(c) -> v`.
@@ -113,6 +121,9 @@ impl<'a, T> RecvArm<'a, T> {
 impl<T> SelectArm for RecvArm<'_, T> {
     fn is_nil(&self) -> bool {
         self.ch.inner.is_none()
+    }
+    fn orphaned(&self) -> bool {
+        chan::handle_orphaned(self.ch)
     }
     fn ready(&self) -> bool {
         self.ch
@@ -182,6 +193,9 @@ impl<'a, T> SendArm<'a, T> {
 impl<T> SelectArm for SendArm<'_, T> {
     fn is_nil(&self) -> bool {
         self.ch.inner.is_none()
+    }
+    fn orphaned(&self) -> bool {
+        chan::handle_orphaned(self.ch)
     }
     fn ready(&self) -> bool {
         self.ch
@@ -296,6 +310,14 @@ pub fn select(arms: &mut [&mut dyn SelectArm], has_default: bool) {
         if !a.is_nil() {
             a.enqueue(&sync, i);
         }
+    }
+    // A select is blocked forever only if every arm is (issue 11).
+    if guard.arms.iter().all(|a| a.orphaned()) {
+        sched::partial::record_orphan(
+            None,
+            WaitReason::Select,
+            "no other handle of any of this select's channels is alive",
+        );
     }
     sched::park(WaitReason::Select);
     guard.armed = false;

@@ -77,6 +77,10 @@ pub(crate) struct Waiter<T = ()> {
     pub(crate) sel: *const SelectSync,
     /// This waiter's arm index in its `select!`.
     pub(crate) case: usize,
+    /// Address of the channel handle a plain send/receive blocked through (0 when
+    /// unknown): the orphaned-channel check (`chan.rs`) looks whether it lies on
+    /// the waiter's own stack.
+    pub(crate) handle: Cell<usize>,
 }
 
 impl<T> Waiter<T> {
@@ -98,6 +102,7 @@ impl<T> Waiter<T> {
             completed: Cell::new(false),
             sel,
             case,
+            handle: Cell::new(0),
         }
     }
 }
@@ -178,6 +183,16 @@ impl<T> WaitQ<T> {
 
     pub(crate) fn len(&self) -> usize {
         self.q.len()
+    }
+
+    /// The queued waiters that can still complete (the caller holds the lock).
+    pub(crate) fn live(&self) -> impl Iterator<Item = &Waiter<T>> {
+        self.q.iter().filter_map(|&w| {
+            // SAFETY: as in `dequeue`.
+            let w = unsafe { &*w };
+            // SAFETY: as in `dequeue`.
+            (w.sel.is_null() || !unsafe { &*w.sel }.done.get()).then_some(w)
+        })
     }
 
     pub(crate) fn is_empty(&self) -> bool {

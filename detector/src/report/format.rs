@@ -37,6 +37,9 @@ fn who(goroutine: u64) -> String {
 impl Display for GoroutineDump {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         writeln!(f, "goroutine {} [{}]:", self.id, self.wait_reason)?;
+        if let Some(why) = &self.why {
+            writeln!(f, "blocked forever: {why}")?;
+        }
         write_dump_frames(f, &self.stack)?;
         if let Some(site) = self.created_at.first() {
             writeln!(
@@ -56,7 +59,7 @@ impl Display for DeadlockReport {
         } else {
             writeln!(
                 f,
-                "WARNING: DEADLOCK: {} goroutine(s) blocked forever",
+                "WARNING: PARTIAL DEADLOCK: {} goroutine(s) blocked forever while the program ran",
                 self.goroutines.len()
             )?;
         }
@@ -147,13 +150,36 @@ impl Display for LockOrderReport {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "{RACE_FRAME}\nWARNING: POTENTIAL DEADLOCK: lock-order inversion"
+            "{RACE_FRAME}\nWARNING: lock-order-inversion (potential deadlock)"
         )?;
-        let cycle: Vec<String> = self.locks.iter().map(|a| format!("{a:#014x}")).collect();
-        writeln!(f, "Cycle: {}", cycle.join(" => "))?;
+        let name = |i: usize| format!("M{}", self.locks.get(i).copied().unwrap_or(0));
+        let mut cycle: Vec<String> = (0..self.locks.len()).map(name).collect();
+        if let Some(first) = cycle.first().cloned() {
+            cycle.push(first);
+        }
+        writeln!(f, "  Cycle in lock order graph: {}", cycle.join(" => "))?;
+        for (i, site) in self.sites.iter().enumerate() {
+            writeln!(f, "  {} created at {site}", name(i))?;
+        }
+        let n = self.locks.len();
         for (i, s) in self.stacks.iter().enumerate() {
-            writeln!(f, "\nEdge {} acquired at:", i + 1)?;
+            let g = self.goroutines.get(i).copied().unwrap_or(0);
+            writeln!(
+                f,
+                "\n  {} acquired here while holding {} by {}:",
+                name((i + 1) % n.max(1)),
+                name(i),
+                who(g)
+            )?;
             write_race_frames(f, s)?;
+            if let Some(h) = self.held_stacks.get(i) {
+                writeln!(
+                    f,
+                    "\n  {} previously acquired by the same goroutine here:",
+                    name(i)
+                )?;
+                write_race_frames(f, h)?;
+            }
         }
         writeln!(f, "{RACE_FRAME}")
     }
@@ -224,6 +250,13 @@ impl Report {
         if !self.races.is_empty() {
             writeln!(f, "Found {} data race(s)", self.races.len())?;
         }
+        if !self.lock_order.is_empty() {
+            writeln!(
+                f,
+                "Found {} lock-order inversion(s) (potential deadlocks)",
+                self.lock_order.len()
+            )?;
+        }
         for n in &self.notes {
             writeln!(f, "gosan: note: {n}")?;
         }
@@ -259,6 +292,7 @@ mod tests {
             } else {
                 vec![frame("app::main", 3)]
             },
+            why: None,
         }
     }
 
@@ -311,6 +345,63 @@ mod tests {
         let back: Report = serde_json::from_str(&r.to_json()).unwrap();
         assert_eq!(back, r);
         assert!(r.to_json().contains("\"kind\": \"AtomicWrite\""));
+    }
+
+    #[test]
+    fn lock_order_and_partial_deadlock_texts_are_stable() {
+        let r = Report {
+            lock_order: vec![LockOrderReport {
+                locks: vec![1, 2],
+                stacks: vec![vec![frame("app::ab", 12)], vec![frame("app::ba", 22)]],
+                sites: vec!["src/main.rs:5".to_string(), "src/main.rs:6".to_string()],
+                goroutines: vec![2, 3],
+                held_stacks: vec![vec![frame("app::ab", 11)], vec![frame("app::ba", 21)]],
+            }],
+            deadlock: Some(DeadlockReport {
+                global: false,
+                goroutines: vec![GoroutineDump {
+                    why: Some("no other handle of this channel is alive".to_string()),
+                    ..dump(4, "chan send")
+                }],
+            }),
+            seed: 1,
+            ..Report::default()
+        };
+        assert_eq!(
+            r.to_string(),
+            "==================\n\
+             WARNING: lock-order-inversion (potential deadlock)\n  \
+               Cycle in lock order graph: M1 => M2 => M1\n  \
+               M1 created at src/main.rs:5\n  \
+               M2 created at src/main.rs:6\n\
+             \n  \
+               M2 acquired here while holding M1 by goroutine 2:\n  \
+               app::ab()\n      src/main.rs:12\n\
+             \n  \
+               M1 previously acquired by the same goroutine here:\n  \
+               app::ab()\n      src/main.rs:11\n\
+             \n  \
+               M1 acquired here while holding M2 by goroutine 3:\n  \
+               app::ba()\n      src/main.rs:22\n\
+             \n  \
+               M2 previously acquired by the same goroutine here:\n  \
+               app::ba()\n      src/main.rs:21\n\
+             ==================\n\
+             WARNING: PARTIAL DEADLOCK: 1 goroutine(s) blocked forever while the program ran\n\
+             \n\
+             goroutine 4 [chan send]:\n\
+             blocked forever: no other handle of this channel is alive\n\
+             app::worker()\n\tsrc/main.rs:7\n\
+             created by app::main\n\tsrc/main.rs:3\n\
+             \n\
+             Found 1 lock-order inversion(s) (potential deadlocks)\n\
+             gosan: reproduce with GOSAN_OPTIONS=\"seed=0x1\" (or strategy=replay:)\n"
+        );
+        let back: Report = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(back, r);
+        // Dumps without a reason serialize as before (no `why` key).
+        let plain = serde_json::to_string(&dump(1, "chan receive")).unwrap();
+        assert!(!plain.contains("why"), "{plain}");
     }
 
     #[test]

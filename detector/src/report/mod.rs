@@ -33,6 +33,10 @@ pub struct GoroutineDump {
     pub stack: Vec<Frame>,
     /// The `go` call site first, then its callers; empty for the main goroutine.
     pub created_at: Vec<Frame>,
+    /// Why the goroutine can never proceed, when gosan knows (a wait-for cycle: the
+    /// lock it waits for and who holds it); printed as `blocked forever: …`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
 }
 
 /// Goroutines proven blocked forever before main returned.
@@ -83,14 +87,25 @@ pub struct RaceReport {
     pub goroutines: Vec<GoroutineOrigin>,
 }
 
-/// Two locks taken in opposite orders by different goroutines: a potential deadlock.
+/// Locks taken in opposite orders (a cycle in the run's lock-order graph, Linux
+/// lockdep / TSan's `lock-order-inversion`): a potential deadlock, even if this run
+/// did not deadlock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockOrderReport {
-    /// The cycle of lock addresses, in acquisition order.
+    /// The cycle's locks, numbered in the order of their first lock in the run.
     pub locks: Vec<u64>,
-    /// For each edge of the cycle, the stack that acquired the second lock while
-    /// holding the first.
+    /// For each edge `locks[i] → locks[i+1]` (the last one back to `locks[0]`), the
+    /// stack that acquired the second lock while holding the first.
     pub stacks: Vec<Vec<Frame>>,
+    /// Each lock's creation site (`file:line`), parallel to `locks`.
+    #[serde(default)]
+    pub sites: Vec<String>,
+    /// For each edge, the goroutine that took it.
+    #[serde(default)]
+    pub goroutines: Vec<u64>,
+    /// For each edge, the stack that acquired the first lock (held at that moment).
+    #[serde(default)]
+    pub held_stacks: Vec<Vec<Frame>>,
 }
 
 /// A run that did not end by itself: it reached its bound on scheduling steps, on

@@ -37,6 +37,7 @@ mod decide;
 mod end;
 mod g;
 mod park;
+pub(crate) mod partial;
 mod race_ctx;
 mod run_loop;
 pub(crate) mod strategy;
@@ -136,6 +137,12 @@ pub(crate) struct Sched {
     /// Depth of [`NoSwitch`] guards: while > 0 no scheduling point switches and
     /// parking panics.
     no_switch: u32,
+    /// Lock bookkeeping: wait-for and lock-order graphs (`partial.rs`).
+    lockdep: crate::deadlock::LockDep,
+    /// Partial deadlocks found while main ran, with why (`partial.rs`).
+    partial: partial::PartialDumps,
+    /// Why leaked goroutines can never proceed, when known (`partial.rs`).
+    leak_why: Vec<(u64, String)>,
 }
 
 thread_local! {
@@ -223,6 +230,9 @@ impl Sched {
             leaks: Vec::new(),
             replay_error: None,
             no_switch: 0,
+            lockdep: crate::deadlock::LockDep::new(cfg.detect_lock_order, cfg.partial_stop),
+            partial: Vec::new(),
+            leak_why: Vec::new(),
             race_stopped: None,
             notes: Vec::new(),
             max_steps: cfg.max_steps,

@@ -199,6 +199,12 @@ pub(crate) struct Outcome {
     /// Why the run was stopped at a bound, and its live goroutines then.
     pub(crate) livelock: Option<(String, Vec<super::RawDump>)>,
     pub(crate) virtual_nanos: u64,
+    /// Partial deadlocks found while main ran, each dump with why.
+    pub(crate) partial: super::partial::PartialDumps,
+    /// Why leaked goroutines can never proceed, when known.
+    pub(crate) leak_why: Vec<(u64, String)>,
+    /// Lock-order inversions.
+    pub(crate) lock_order: Vec<crate::deadlock::RawInversion>,
 }
 
 /// Runs `f` as goroutine 1 under a fresh scheduler on this thread until the run ends.
@@ -245,6 +251,9 @@ pub(crate) fn run_main<F: FnOnce() + Send + 'static>(
             (None, Some((races, _))) => races.clone(),
             (None, None) => Vec::new(),
         },
+        partial: sched.partial,
+        leak_why: sched.leak_why,
+        lock_order: sched.lockdep.inversions,
         notes: sched
             .race_stopped
             .map(|(_, why)| why)

@@ -24,6 +24,7 @@
 //! unrecoverable `fatal error: sync: unlock of unlocked mutex` ([`throw`]).
 
 use super::{release_point, Dequeue, Locker, WaitQ, Waiter};
+use crate::deadlock::{self, LockTag, Mode};
 use crate::fatal::throw;
 use crate::lock::{SpinGuard, SpinLock};
 use crate::race::{self, RaceClock};
@@ -38,6 +39,8 @@ struct Synced {
     waiters: WaitQ,
     /// The race detector's sync clock (see the module docs).
     clock: RaceClock,
+    /// Identity for the wait-for and lock-order graphs (`crate::deadlock`).
+    tag: LockTag,
 }
 
 /// Go's `sync.Mutex`: `lock`/`unlock` with no data attached. Unlock from any
@@ -47,13 +50,23 @@ pub struct RawMutex {
 }
 
 impl RawMutex {
-    /// An unlocked mutex (Go's zero value).
+    /// An unlocked mutex (Go's zero value). The caller is its creation site in
+    /// deadlock and lock-order reports.
+    #[track_caller]
     pub const fn new() -> RawMutex {
+        RawMutex::tagged(false)
+    }
+
+    /// A lock whose `owned` tag says only a guard releases it (`RawMutex` inside the
+    /// RAII type).
+    #[track_caller]
+    pub(crate) const fn tagged(owned: bool) -> RawMutex {
         RawMutex {
             state: SpinLock::new(Synced {
                 locked: false,
                 waiters: WaitQ::new(),
                 clock: RaceClock::new(),
+                tag: LockTag::new(owned),
             }),
         }
     }
@@ -67,6 +80,7 @@ impl RawMutex {
         if !st.locked {
             st.locked = true;
             race::acquire(&mut st.clock);
+            deadlock::on_acquired(&mut st.tag, Mode::Write, false);
             return;
         }
         self.lock_slow(st);
@@ -78,6 +92,7 @@ impl RawMutex {
     fn lock_slow(&self, mut st: SpinGuard<'_, Synced>) {
         let w = Waiter::new(sched::current(), None);
         st.waiters.push(&w);
+        deadlock::on_blocking(&mut st.tag, WaitReason::MutexLock);
         drop(st);
         let guard = Dequeue::new(|| {
             let mut st = self.state.lock();
@@ -94,6 +109,7 @@ impl RawMutex {
             "RawMutex::lock",
             "woken lock waiter owns the mutex"
         );
+        deadlock::on_acquired(&mut self.state.lock().tag, Mode::Write, false);
     }
 
     /// Locks the mutex if it is free. A failure is a yield (DESIGN.md "Schedules"), so
@@ -106,6 +122,7 @@ impl RawMutex {
             if !st.locked {
                 st.locked = true;
                 race::acquire(&mut st.clock);
+                deadlock::on_acquired(&mut st.tag, Mode::Write, true);
                 return true;
             }
         }
@@ -150,6 +167,7 @@ impl RawMutex {
             throw("sync: unlock of unlocked mutex");
         }
         race::release(&mut st.clock);
+        deadlock::on_released(&mut st.tag, Mode::Write);
         Self::hand_off(st);
     }
 
@@ -159,6 +177,7 @@ impl RawMutex {
         match st.waiters.grant_front() {
             Some(g) => {
                 race::acquire_for(g, &mut st.clock);
+                deadlock::on_granted(g);
                 drop(st);
                 sched::ready(g);
             }
@@ -183,6 +202,7 @@ impl Locker for RawMutex {
 }
 
 impl Default for RawMutex {
+    #[track_caller]
     fn default() -> RawMutex {
         RawMutex::new()
     }
@@ -210,10 +230,12 @@ pub struct Mutex<T: ?Sized> {
 unsafe impl<T: ?Sized + Send> Sync for Mutex<T> {}
 
 impl<T> Mutex<T> {
-    /// A new unlocked mutex holding `value`.
+    /// A new unlocked mutex holding `value`. The caller is its creation site in
+    /// deadlock and lock-order reports.
+    #[track_caller]
     pub const fn new(value: T) -> Mutex<T> {
         Mutex {
-            raw: RawMutex::new(),
+            raw: RawMutex::tagged(true),
             data: UnsafeCell::new(value),
         }
     }
@@ -252,12 +274,14 @@ impl<T: ?Sized> Mutex<T> {
 }
 
 impl<T: Default> Default for Mutex<T> {
+    #[track_caller]
     fn default() -> Mutex<T> {
         Mutex::new(T::default())
     }
 }
 
 impl<T> From<T> for Mutex<T> {
+    #[track_caller]
     fn from(v: T) -> Mutex<T> {
         Mutex::new(v)
     }

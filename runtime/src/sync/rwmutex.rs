@@ -41,6 +41,7 @@
 //! ⇔ `writer && pending` empty (then `readers == 0`).
 
 use super::{ready_all, release_point, Dequeue, Locker, WaitQ, Waiter};
+use crate::deadlock::{self, LockTag, Mode};
 use crate::fatal::throw;
 use crate::lock::{SpinGuard, SpinLock};
 use crate::race::{self, RaceClock};
@@ -62,6 +63,8 @@ struct Synced {
     reader_sem: RaceClock,
     /// Go's `&rw.writerSem` race clock.
     writer_sem: RaceClock,
+    /// Identity for the wait-for and lock-order graphs (`crate::deadlock`).
+    tag: LockTag,
 }
 
 impl Synced {
@@ -78,8 +81,17 @@ pub struct RawRwMutex {
 }
 
 impl RawRwMutex {
-    /// An unlocked RWMutex (Go's zero value).
+    /// An unlocked RWMutex (Go's zero value). The caller is its creation site in
+    /// deadlock and lock-order reports.
+    #[track_caller]
     pub const fn new() -> RawRwMutex {
+        RawRwMutex::tagged(false)
+    }
+
+    /// A lock whose `owned` tag says only a guard releases it (`RawRwMutex` inside the
+    /// RAII type).
+    #[track_caller]
+    pub(crate) const fn tagged(owned: bool) -> RawRwMutex {
         RawRwMutex {
             state: SpinLock::new(Synced {
                 w_held: false,
@@ -90,6 +102,7 @@ impl RawRwMutex {
                 readers_q: WaitQ::new(),
                 reader_sem: RaceClock::new(),
                 writer_sem: RaceClock::new(),
+                tag: LockTag::new(owned),
             }),
         }
     }
@@ -110,10 +123,12 @@ impl RawRwMutex {
         }
         st.writer = true;
         if st.readers > 0 {
+            deadlock::on_announced(&mut st.tag);
             self.lock_wait_readers(st);
             st = self.state.lock();
         }
         st.write_acquired();
+        deadlock::on_acquired(&mut st.tag, Mode::Write, false);
     }
 
     /// Phase 1 slow path: park until `w` is handed to us; returns the lock again.
@@ -123,6 +138,7 @@ impl RawRwMutex {
     fn lock_w_slow<'a>(&'a self, mut st: SpinGuard<'a, Synced>) -> SpinGuard<'a, Synced> {
         let w = Waiter::new(sched::current(), None);
         st.writers.push(&w);
+        deadlock::on_blocking(&mut st.tag, WaitReason::MutexLock);
         drop(st);
         let guard = Dequeue::new(|| {
             let mut st = self.state.lock();
@@ -146,6 +162,7 @@ impl RawRwMutex {
     fn lock_wait_readers(&self, mut st: SpinGuard<'_, Synced>) {
         let w = Waiter::new(sched::current(), None);
         st.pending.push(&w);
+        deadlock::on_blocking(&mut st.tag, WaitReason::RwMutexLock);
         drop(st);
         let guard = Dequeue::new(|| {
             // Announced (still pending) or granted the write lock: either way, undo
@@ -176,6 +193,7 @@ impl RawRwMutex {
                 st.w_held = true;
                 st.writer = true;
                 st.write_acquired();
+                deadlock::on_acquired(&mut st.tag, Mode::Write, true);
                 return true;
             }
         }
@@ -202,6 +220,7 @@ impl RawRwMutex {
             throw("sync: Unlock of unlocked RWMutex");
         }
         race::release(&mut st.reader_sem);
+        deadlock::on_released(&mut st.tag, Mode::Write);
         let wake = Self::release_write(&mut st);
         drop(st);
         ready_all(wake);
@@ -218,6 +237,7 @@ impl RawRwMutex {
                 st.readers += 1;
                 // The admitted reader's RLock acquires the Unlock's release.
                 race::acquire_for(g, &mut st.reader_sem);
+                deadlock::on_granted(g);
                 wake.push(g);
             }
         }
@@ -228,8 +248,9 @@ impl RawRwMutex {
     /// Go's `w.Unlock`: hand `w` to the first queued writer, or free it.
     fn release_w(st: &mut Synced) -> Option<sched::GRef> {
         let next = st.writers.grant_front();
-        if next.is_none() {
-            st.w_held = false;
+        match next {
+            Some(g) => deadlock::on_granted(g),
+            None => st.w_held = false,
         }
         next
     }
@@ -245,6 +266,7 @@ impl RawRwMutex {
         if !st.writer {
             st.readers += 1;
             race::acquire(&mut st.reader_sem);
+            deadlock::on_acquired(&mut st.tag, Mode::Read, false);
             return;
         }
         self.rlock_slow(st);
@@ -256,6 +278,7 @@ impl RawRwMutex {
     fn rlock_slow(&self, mut st: SpinGuard<'_, Synced>) {
         let w = Waiter::new(sched::current(), None);
         st.readers_q.push(&w);
+        deadlock::on_blocking(&mut st.tag, WaitReason::RwMutexRLock);
         drop(st);
         let guard = Dequeue::new(|| {
             let mut st = self.state.lock();
@@ -273,6 +296,7 @@ impl RawRwMutex {
             "RawRwMutex::rlock",
             "woken reader holds a read lock"
         );
+        deadlock::on_acquired(&mut self.state.lock().tag, Mode::Read, false);
     }
 
     /// Locks for reading unless a writer is announced; a failure is a yield.
@@ -284,6 +308,7 @@ impl RawRwMutex {
             if !st.writer {
                 st.readers += 1;
                 race::acquire(&mut st.reader_sem);
+                deadlock::on_acquired(&mut st.tag, Mode::Read, true);
                 return true;
             }
         }
@@ -309,6 +334,7 @@ impl RawRwMutex {
             throw("sync: RUnlock of unlocked RWMutex");
         }
         race::release_merge(&mut st.writer_sem);
+        deadlock::on_released(&mut st.tag, Mode::Read);
         let wake = Self::release_read(&mut st);
         drop(st);
         ready_all(wake);
@@ -318,7 +344,11 @@ impl RawRwMutex {
     fn release_read(st: &mut Synced) -> Option<sched::GRef> {
         st.readers -= 1;
         if st.readers == 0 {
-            st.pending.grant_front()
+            let g = st.pending.grant_front();
+            if let Some(g) = g {
+                deadlock::on_granted(g);
+            }
+            g
         } else {
             None
         }
@@ -352,6 +382,7 @@ impl Locker for RawRwMutex {
 }
 
 impl Default for RawRwMutex {
+    #[track_caller]
     fn default() -> RawRwMutex {
         RawRwMutex::new()
     }
@@ -382,9 +413,10 @@ unsafe impl<T: ?Sized + Send + Sync> Sync for RwMutex<T> {}
 
 impl<T> RwMutex<T> {
     /// A new unlocked RwMutex holding `value`.
+    #[track_caller]
     pub const fn new(value: T) -> RwMutex<T> {
         RwMutex {
-            raw: RawRwMutex::new(),
+            raw: RawRwMutex::tagged(true),
             data: UnsafeCell::new(value),
         }
     }
@@ -443,12 +475,14 @@ impl<T: ?Sized> RwMutex<T> {
 }
 
 impl<T: Default> Default for RwMutex<T> {
+    #[track_caller]
     fn default() -> RwMutex<T> {
         RwMutex::new(T::default())
     }
 }
 
 impl<T> From<T> for RwMutex<T> {
+    #[track_caller]
     fn from(v: T) -> RwMutex<T> {
         RwMutex::new(v)
     }
