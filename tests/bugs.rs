@@ -37,7 +37,10 @@ pub enum Class {
     WaitForCycle,
     /// `Report::lock_order`: a lock-order inversion.
     LockOrder,
-    /// A goroutine blocked for good after main returned.
+    /// A goroutine blocked for good that outlives its caller: reported as a leak
+    /// after main returned or, when the proof came while main still ran (its last
+    /// handle dropped on the way out), as a partial deadlock — which of the two
+    /// depends on the schedule, not on the bug.
     Leak,
     /// `WARNING: DATA RACE`.
     Race,
@@ -65,7 +68,15 @@ pub fn found_as(r: &Report, class: Class) {
             })
         }),
         Class::LockOrder => !r.lock_order.is_empty(),
-        Class::Leak => !r.leaks.is_empty(),
+        Class::Leak => {
+            !r.leaks.is_empty()
+                || r.deadlock.as_ref().is_some_and(|d| {
+                    !d.global
+                        && d.goroutines.iter().any(|g| {
+                            g.why.as_deref() == Some("no other handle of this channel is alive")
+                        })
+                })
+        }
         Class::Race => !r.races.is_empty(),
         Class::Panic(m) => r.panic.as_ref().is_some_and(|p| p.message == m),
     };

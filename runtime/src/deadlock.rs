@@ -230,10 +230,21 @@ impl LockDep {
         });
     }
 
-    /// `g` is about to park on `tag`'s lock.
-    pub(crate) fn blocking(&mut self, tag: &mut LockTag, g: u64, w: Wait) {
+    /// `g` is about to park on `tag`'s lock in `mode`. As in Linux lockdep, the order
+    /// edges from the locks `g` holds are added at the attempt, not only once the lock
+    /// is taken: a run whose inversion did deadlock reports it too. Returns whether a
+    /// new lock-order inversion was recorded.
+    pub(crate) fn blocking(
+        &mut self,
+        tag: &mut LockTag,
+        g: u64,
+        w: Wait,
+        mode: Mode,
+        pcs: Pcs,
+    ) -> bool {
         let lock = self.id(tag);
         self.waiting.insert(g, Wait { lock, ..w });
+        self.order && self.order_edges(lock, g, mode, &pcs)
     }
 
     /// The lock was handed to the parked `g` (it no longer waits).
@@ -302,28 +313,39 @@ impl LockDep {
             }
         }
         if self.order && !try_ {
-            let firsts: Vec<(u32, Mode, Pcs)> = held
-                .iter()
-                .filter(|h| h.lock != lock)
-                .map(|h| (h.lock, h.mode, h.pcs.clone()))
-                .collect();
-            for (a, am, apcs) in firsts {
-                if let std::collections::hash_map::Entry::Vacant(e) = self.edges.entry((a, lock)) {
-                    e.insert(Edge {
-                        first: apcs,
-                        second: pcs.clone(),
-                        goid: g,
-                        read_read: am == Mode::Read && mode == Mode::Read,
-                    });
-                    self.adj.entry(a).or_default().push(lock);
-                    found |= self.check_cycle(a, lock);
-                }
-            }
+            found = self.order_edges(lock, g, mode, &pcs);
         }
         self.held
             .entry(g)
             .or_default()
             .push(Held { lock, mode, pcs });
+        found
+    }
+
+    /// Adds an edge `a → lock` for every other lock `a` that `g` holds (each edge once,
+    /// with the first stacks that made it); returns whether one closed a new cycle.
+    fn order_edges(&mut self, lock: u32, g: u64, mode: Mode, pcs: &Pcs) -> bool {
+        let Some(held) = self.held.get(&g) else {
+            return false;
+        };
+        let firsts: Vec<(u32, Mode, Pcs)> = held
+            .iter()
+            .filter(|h| h.lock != lock)
+            .map(|h| (h.lock, h.mode, h.pcs.clone()))
+            .collect();
+        let mut found = false;
+        for (a, am, apcs) in firsts {
+            if let std::collections::hash_map::Entry::Vacant(e) = self.edges.entry((a, lock)) {
+                e.insert(Edge {
+                    first: apcs,
+                    second: pcs.clone(),
+                    goid: g,
+                    read_read: am == Mode::Read && mode == Mode::Read,
+                });
+                self.adj.entry(a).or_default().push(lock);
+                found |= self.check_cycle(a, lock);
+            }
+        }
         found
     }
 
@@ -453,8 +475,13 @@ pub(crate) fn on_granted(g: crate::sched::GRef) {
 /// closing now is recorded as a partial deadlock.
 pub(crate) fn on_blocking(tag: &mut LockTag, reason: crate::sched::WaitReason) {
     let w = partial::wait_of_current(reason);
+    let mode = match reason {
+        crate::sched::WaitReason::RwMutexRLock => Mode::Read,
+        _ => Mode::Write,
+    };
+    let pcs = partial::acquisition_pcs();
     let found = partial::lockdep(|ld, g| {
-        ld.blocking(tag, g, w);
+        ld.blocking(tag, g, w, mode, pcs);
         ld.closed_set(g).map(|set| (set, g))
     })
     .flatten();
@@ -478,15 +505,23 @@ mod tests {
         let (mut a, mut b) = (LockTag::new(true), LockTag::new(true));
         ld.acquired(&mut a, 1, Mode::Write, false, Pcs::new());
         ld.acquired(&mut b, 2, Mode::Write, false, Pcs::new());
-        ld.blocking(&mut b, 1, wait(0));
+        ld.blocking(&mut b, 1, wait(0), Mode::Write, Pcs::new());
         assert!(ld.closed_set(1).is_none(), "goroutine 2 still runs");
-        ld.blocking(&mut a, 2, wait(1));
+        assert!(
+            ld.blocking(&mut a, 2, wait(1), Mode::Write, Pcs::new()),
+            "the attempt that deadlocks closes the order cycle too"
+        );
         let mut set: Vec<u64> = ld.closed_set(2).unwrap().iter().map(|x| x.0).collect();
         set.sort_unstable();
         assert_eq!(set, vec![1, 2]);
         // Granting goroutine 1 its lock (it no longer waits) opens the cycle.
         ld.granted(1);
         assert!(ld.closed_set(2).is_none());
+        // Recorded at the attempt, the inversion is in the report of a run that did
+        // deadlock; taking the locks later adds nothing twice.
+        assert_eq!(ld.inversions.len(), 1);
+        assert!(!ld.acquired(&mut b, 1, Mode::Write, false, Pcs::new()));
+        assert_eq!(ld.inversions.len(), 1);
     }
 
     #[test]
@@ -494,13 +529,13 @@ mod tests {
         let mut ld = LockDep::new(true, false);
         let mut raw = LockTag::new(false);
         ld.acquired(&mut raw, 1, Mode::Write, false, Pcs::new());
-        ld.blocking(&mut raw, 1, wait(0));
+        ld.blocking(&mut raw, 1, wait(0), Mode::Write, Pcs::new());
         assert!(
             ld.closed_set(1).is_none(),
             "a raw lock may be unlocked by anyone"
         );
         let mut m = LockTag::new(true);
-        ld.blocking(&mut m, 2, wait(1));
+        ld.blocking(&mut m, 2, wait(1), Mode::Write, Pcs::new());
         assert!(ld.closed_set(2).is_none(), "no holder: not provable");
     }
 
