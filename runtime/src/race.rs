@@ -22,6 +22,15 @@
 //! address, plus (with `history_size > 0`) its whole stack as raw PCs. The engine
 //! keeps the site of every recorded access, so the earlier access of a race is always
 //! known. Symbolization happens when the report is built.
+//!
+//! # Memory lifecycle
+//! Freed memory forgets its history ([`freed`]: shadow cells and the sync clocks keyed
+//! inside the range), so a new object at the same address starts clean: channels
+//! (`chan.rs`, `Drop` of the channel's state), `Shared`/`SharedVec`/`RaceCell`,
+//! atomics and `WaitGroup` call it when dropped. A goroutine's stack goes back to the
+//! pool when it finishes; the span of its own stack its accesses touched is forgotten
+//! then (`RaceRun::goroutine_finished`), so the cost is what was touched, not the
+//! stack's size.
 
 use crate::capture::{self, Pcs};
 use crate::sched::{self, GRef, G};
@@ -145,6 +154,26 @@ impl Occupant {
 
 const _: () = assert!(std::mem::size_of::<Occupant>() == 16);
 
+/// The addresses a goroutine's accesses touched on its own stack: `[lo, hi)`, empty
+/// while `lo >= hi`.
+///
+/// Only the owner's accesses are tracked (one compare against the running goroutine's
+/// bounds, which the hook has at hand); an access by another goroutine to this stack
+/// (a pointer to a local handed over a channel) is not, and its history stays until
+/// the address is written again in order or the run ends.
+#[derive(Debug, Clone, Copy)]
+struct StackSpan {
+    lo: u64,
+    hi: u64,
+}
+
+impl StackSpan {
+    const EMPTY: StackSpan = StackSpan {
+        lo: u64::MAX,
+        hi: 0,
+    };
+}
+
 /// The detector state of one run.
 pub(crate) struct RaceRun {
     pub(crate) run: u64,
@@ -155,6 +184,11 @@ pub(crate) struct RaceRun {
     /// Per goroutine slot, each occupant in turn (indexed by slot rather than by
     /// goroutine id, so a run's millionth goroutine costs what its tenth did).
     occupants: Vec<Vec<Occupant>>,
+    /// Per goroutine slot, the part `[lo, hi)` of the running goroutine's own stack
+    /// that its accesses touched (`lo >= hi`: none). Forgotten when it finishes, so a
+    /// pooled stack reaches its next goroutine with clean shadow at the cost of what
+    /// was touched, not of the 256 KiB stack (see [`StackSpan`]).
+    stack_touched: Vec<StackSpan>,
     pub(crate) races: Vec<RawRace>,
     seen: HashSet<(usize, usize, usize, usize)>,
     history: bool,
@@ -188,6 +222,7 @@ impl RaceRun {
             }],
             site_index: MixMap::default(),
             occupants: Vec::new(),
+            stack_touched: Vec::new(),
             races: Vec::new(),
             seen: HashSet::new(),
             history,
@@ -247,6 +282,13 @@ impl RaceRun {
 
     pub(crate) fn goroutine_finished(&mut self, tid: Tid, goid: u64) {
         self.engine.goroutine_finished(tid);
+        // Its stack goes back to the pool: forget what its accesses left there.
+        if let Some(span) = self.stack_touched.get_mut(tid.index()) {
+            let StackSpan { lo, hi } = std::mem::replace(span, StackSpan::EMPTY);
+            if lo < hi {
+                self.forget(lo, hi - lo);
+            }
+        }
         if let Some(o) = self
             .occupants
             .get_mut(tid.index())
@@ -254,6 +296,42 @@ impl RaceRun {
         {
             debug_assert_eq!(o.goid, goid);
             o.site |= FINISHED;
+        }
+    }
+
+    /// Notes an access of `len` bytes at `addr` by the running goroutine `g`: if it is
+    /// on `g`'s own stack, widens the span forgotten when `g` finishes. One compare
+    /// for an access elsewhere.
+    #[inline]
+    pub(crate) fn note_stack(&mut self, g: &G, addr: u64, len: u64) {
+        if addr >= g.lo as u64 && addr < g.hi as u64 {
+            self.note_stack_slow(g.tid, addr, len);
+        }
+    }
+
+    #[cold]
+    fn note_stack_slow(&mut self, tid: Tid, addr: u64, len: u64) {
+        let i = tid.index();
+        if self.stack_touched.len() <= i {
+            self.stack_touched.resize(i + 1, StackSpan::EMPTY);
+        }
+        let span = &mut self.stack_touched[i];
+        span.lo = span.lo.min(addr);
+        span.hi = span.hi.max(addr.saturating_add(len));
+    }
+
+    /// Memory `addr..addr + len` was freed: its access history and the sync clocks
+    /// keyed inside it are forgotten (a new object at the same address must not
+    /// inherit edges or accesses).
+    pub(crate) fn forget(&mut self, addr: u64, len: u64) {
+        self.engine.freed(addr, len);
+        if len <= 64 {
+            for a in addr..addr.saturating_add(len) {
+                self.addr_clocks.remove(&a);
+            }
+        } else {
+            let end = addr.saturating_add(len);
+            self.addr_clocks.retain(|&a, _| a < addr || a >= end);
         }
     }
 
@@ -568,6 +646,7 @@ fn access_at(loc: &'static Location<'static>, addr: u64, size: u64, write: bool,
         // SAFETY: `fp` is our own frame pointer, on the running goroutine `g`'s stack
         // `[lo, hi)`, which is live while we run on it.
         let site = unsafe { r.site(Some(loc), fp, g.lo, g.hi) };
+        r.note_stack(g, addr, size);
         let res = if write {
             r.engine().write(g.tid, addr, size, site, atomic)
         } else {
@@ -587,6 +666,7 @@ fn range_at(loc: &'static Location<'static>, addr: u64, len: u64, write: bool) {
         // SAFETY: `fp` is our own frame pointer, on the running goroutine `g`'s stack
         // `[lo, hi)`, which is live while we run on it.
         let site = unsafe { r.site(Some(loc), fp, g.lo, g.hi) };
+        r.note_stack(g, addr, len);
         let res = if write {
             r.engine().write_range(g.tid, addr, len, site)
         } else {
@@ -721,18 +801,7 @@ pub fn release_merge_annotation<T>(p: *const T) {
 #[inline]
 pub fn freed(addr: u64, len: u64) {
     if ENABLED && len > 0 {
-        on_run(|r| {
-            r.engine().freed(addr, len);
-            // Sync clocks keyed inside the range are forgotten too (a new object at
-            // the same address must not inherit edges).
-            if len <= 64 {
-                for a in addr..addr + len {
-                    r.addr_clocks.remove(&a);
-                }
-            } else {
-                r.addr_clocks.retain(|&a, _| a < addr || a >= addr + len);
-            }
-        });
+        on_run(|r| r.forget(addr, len));
     }
 }
 
