@@ -276,7 +276,6 @@ fn pooled_stack_starts_clean() {
 /// A `RaceCell` moved by `Vec` growth leaves no history at its old address: a plain
 /// allocation there later, annotated by an unordered goroutine, is clean.
 #[test]
-#[ignore = "needs the inline shadow of issue 7's shared-memory fast path (next commit)"]
 fn race_cell_moved_by_vec_growth_leaves_no_history() {
     let (r, hits) = alternate(
         || {
@@ -301,8 +300,8 @@ fn race_cell_moved_by_vec_growth_leaves_no_history() {
             }
         },
         |addr| {
-            let mut keep = Vec::with_capacity(16); // alive until all are placed
-            (1..=16usize).any(|k| {
+            let mut keep = Vec::with_capacity(32); // alive until all are placed
+            (1..=32usize).any(|k| {
                 let b: Vec<u64> = Vec::with_capacity(k); // malloc (calloc skips the cache)
                 gosan::race::write_range(b.as_ptr().cast(), 8 * k);
                 let hit = (b.as_ptr() as usize..b.as_ptr() as usize + 8 * k).contains(&addr);

@@ -17,6 +17,19 @@
 //! given to `with`/`with_mut` run with switching suspended: they must not block (a
 //! clear panic if they do), so no other goroutine can observe the borrowed value.
 //!
+//! # Shadow
+//!
+//! `Shared<T>` and `RaceCell<T>` keep the detector's record of their value next to it
+//! (`gosan_runtime`'s `InlineShadow`: one FastTrack cell for the whole value, stamped
+//! with the run that wrote it), read and written only while the access holds the
+//! value's borrow (below), so the borrow word is also what makes the shadow
+//! single-threaded. An access finds its shadow without a lookup, FastTrack's
+//! same-epoch check comes first, and the site is the caller's `Location` plus the
+//! return address. The shadow moves with the value (a `RaceCell` moved by `Vec`
+//! growth leaves nothing at its old address) and dies with it. `SharedVec<T>` keeps
+//! its per-element shadow in the address-keyed map, over a private synthetic range
+//! (elements move when it grows), forgotten when it is dropped.
+//!
 //! # Soundness: the borrow rule and the thread rule
 //!
 //! The three cells hand out `&T`/`&mut T` (or, for `RaceCell`, pointers meant to
@@ -131,11 +144,22 @@ fn pinned<R>(f: impl FnOnce() -> R) -> R {
 
 struct SharedInner<T> {
     cell: BorrowCell<T>,
+    /// The value's shadow, next to it (see the crate docs' "Shadow").
+    shadow: rt::InlineShadow,
 }
 
 impl<T> SharedInner<T> {
     fn addr(&self) -> u64 {
         self.cell.as_ptr() as u64
+    }
+
+    /// An access of the whole value. The caller holds a borrow of `cell`.
+    #[inline]
+    #[track_caller]
+    fn access(&self, write: bool) {
+        // SAFETY: the caller holds a borrow of `cell` on this thread (the borrow
+        // word's thread rule), which is `access_inline`'s contract; no hook re-enters.
+        unsafe { rt::access_inline(&self.shadow, self.addr(), shadow_size::<T>(), write) };
     }
 }
 
@@ -182,9 +206,12 @@ impl<T> Shared<T> {
         let s = Shared {
             inner: Arc::new(SharedInner {
                 cell: BorrowCell::new(v, Location::caller()),
+                shadow: rt::InlineShadow::new(),
             }),
         };
-        rt::access(s.inner.addr(), shadow_size::<T>(), true, false);
+        let w = s.inner.cell.write("Shared", ty::<T>());
+        s.inner.access(true);
+        drop(w);
         s
     }
 
@@ -202,7 +229,7 @@ impl<T> Shared<T> {
     pub fn with<R>(&self, f: impl FnOnce(&T) -> R) -> R {
         sched::sched_point();
         let v = self.inner.cell.read("Shared", ty::<T>());
-        rt::access(self.addr(), shadow_size::<T>(), false, false);
+        self.inner.access(false);
         pinned(|| f(&v))
     }
 
@@ -215,7 +242,7 @@ impl<T> Shared<T> {
     pub fn with_mut<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
         sched::sched_point();
         let mut v = self.inner.cell.write("Shared", ty::<T>());
-        rt::access(self.addr(), shadow_size::<T>(), true, false);
+        self.inner.access(true);
         pinned(|| f(&mut v))
     }
 }
@@ -230,7 +257,7 @@ impl<T: Copy> Shared<T> {
     pub fn get(&self) -> T {
         sched::sched_point();
         let v = self.inner.cell.read("Shared", ty::<T>());
-        rt::access(self.addr(), shadow_size::<T>(), false, false);
+        self.inner.access(false);
         *v
     }
 
@@ -243,7 +270,7 @@ impl<T: Copy> Shared<T> {
     pub fn set(&self, v: T) {
         sched::sched_point();
         let mut w = self.inner.cell.write("Shared", ty::<T>());
-        rt::access(self.addr(), shadow_size::<T>(), true, false);
+        self.inner.access(true);
         *w = v;
     }
 
@@ -488,6 +515,9 @@ impl<T> fmt::Debug for SharedVec<T> {
 /// once`. Closures that block panic too.
 pub struct RaceCell<T> {
     cell: BorrowCell<T>,
+    /// The value's shadow, inside the cell: it moves with it (see the crate docs'
+    /// "Shadow").
+    shadow: rt::InlineShadow,
 }
 
 impl<T> RaceCell<T> {
@@ -498,6 +528,7 @@ impl<T> RaceCell<T> {
     pub fn new(v: T) -> RaceCell<T> {
         RaceCell {
             cell: BorrowCell::new(v, Location::caller()),
+            shadow: rt::InlineShadow::new(),
         }
     }
 
@@ -510,7 +541,7 @@ impl<T> RaceCell<T> {
     pub fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
         sched::sched_point();
         let r = self.cell.read("RaceCell", ty::<T>());
-        rt::access(self.cell.as_ptr() as u64, shadow_size::<T>(), false, false);
+        self.access(false);
         pinned(|| f(r.as_ptr()))
     }
 
@@ -523,8 +554,18 @@ impl<T> RaceCell<T> {
     pub fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
         sched::sched_point();
         let w = self.cell.write("RaceCell", ty::<T>());
-        rt::access(self.cell.as_ptr() as u64, shadow_size::<T>(), true, false);
+        self.access(true);
         pinned(|| f(w.as_ptr()))
+    }
+
+    /// An access of the whole value. The caller holds a borrow of `cell`.
+    #[inline]
+    #[track_caller]
+    fn access(&self, write: bool) {
+        let addr = self.cell.as_ptr() as u64;
+        // SAFETY: the caller holds a borrow of `cell` on this thread (the borrow
+        // word's thread rule), which is `access_inline`'s contract; no hook re-enters.
+        unsafe { rt::access_inline(&self.shadow, addr, shadow_size::<T>(), write) };
     }
 
     /// The value, consuming the cell.
@@ -532,7 +573,10 @@ impl<T> RaceCell<T> {
         let addr = self.cell.as_ptr() as u64;
         rt::freed(addr, shadow_size::<T>());
         let me = std::mem::ManuallyDrop::new(self);
-        // SAFETY: `me` is never used or dropped again, so the cell is moved out once.
+        // SAFETY: `me` is never used or dropped again, so the cell is moved out once
+        // (and its shadow dropped once).
+        drop(unsafe { std::ptr::read(&me.shadow) });
+        // SAFETY: as above.
         unsafe { std::ptr::read(&me.cell) }.into_inner()
     }
 }

@@ -36,6 +36,7 @@ use crate::capture::{self, Pcs};
 use crate::sched::{self, GRef, G};
 use gosan_detector::hb::{self, Engine, Race, SyncClock, Tid, Time};
 use gosan_detector::AccessKind;
+use std::cell::UnsafeCell;
 use std::collections::{HashMap, HashSet};
 use std::panic::Location;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -181,6 +182,9 @@ pub(crate) struct RaceRun {
     addr_clocks: MixMap<u64, SyncClock>,
     sites: Vec<Site>,
     site_index: MixMap<(usize, usize, u64), u32>,
+    /// Sites of inline-shadow accesses without history: (location, the return
+    /// address above the hook) → site (see [`RaceRun::site_fast`]).
+    fast_sites: MixMap<(usize, usize), u32>,
     /// Per goroutine slot, each occupant in turn (indexed by slot rather than by
     /// goroutine id, so a run's millionth goroutine costs what its tenth did).
     occupants: Vec<Vec<Occupant>>,
@@ -221,6 +225,7 @@ impl RaceRun {
                 pcs: Pcs::new(),
             }],
             site_index: MixMap::default(),
+            fast_sites: MixMap::default(),
             occupants: Vec::new(),
             stack_touched: Vec::new(),
             races: Vec::new(),
@@ -369,6 +374,47 @@ impl RaceRun {
             // SAFETY: per this function's contract.
             pcs: unsafe { capture::walk(fp, lo, hi, depth) },
         })
+    }
+
+    /// The site of an inline-shadow access ([`access_inline`]) without history:
+    /// keyed by `loc` and the return address above the hook's frame `fp` (one load,
+    /// not a walk). Only a new site walks a few frames, to keep the innermost user
+    /// frame that a report shows for the previous access (the `Location` names the
+    /// user's line; a same-key site from another caller chain differs only in frames
+    /// such a report drops). With `history_size > 0` every recording access walks
+    /// and hashes the whole stack, as [`site`](Self::site) does: up to
+    /// `capture::MAX_FRAMES` frame loads and hash steps per access that records
+    /// something (not on the same-epoch path), and the stack kept per distinct site.
+    ///
+    /// # Safety
+    /// As [`site`](Self::site).
+    #[inline]
+    unsafe fn site_fast(
+        &mut self,
+        loc: &'static Location<'static>,
+        fp: usize,
+        lo: usize,
+        hi: usize,
+    ) -> u32 {
+        if self.history {
+            // SAFETY: per this function's contract.
+            return unsafe { self.site(Some(loc), fp, lo, hi) };
+        }
+        let mut ret = [0usize; 1];
+        // SAFETY: per this function's contract.
+        unsafe { capture::walk_array(&mut ret, fp, lo, hi) };
+        let key = (loc as *const _ as usize, ret[0]);
+        if let Some(&id) = self.fast_sites.get(&key) {
+            return id;
+        }
+        let id = self.sites.len() as u32;
+        self.sites.push(Site {
+            loc: Some(loc),
+            // SAFETY: per this function's contract.
+            pcs: unsafe { capture::walk(fp, lo, hi, 6) },
+        });
+        self.fast_sites.insert(key, id);
+        id
     }
 
     /// The id of the site under `key`, creating it with `make` the first time.
@@ -653,6 +699,104 @@ fn access_at(loc: &'static Location<'static>, addr: u64, size: u64, write: bool,
             r.engine().read(g.tid, addr, size, site, atomic)
         };
         if let Err(race) = res {
+            // SAFETY: as for `site` above.
+            unsafe { r.race_found(race, size, g.tid, g.id, site, fp, g.lo, g.hi) };
+        }
+    });
+}
+
+/// The shadow of one object that keeps it in its own allocation (`Shared<T>`,
+/// `RaceCell<T>`): a FastTrack [`hb::Cell`] for the whole value, stamped with the run
+/// that wrote it (a cell written by an earlier run is treated as empty, as
+/// `RaceClock`s are).
+///
+/// It moves and dies with its object, so neither a move (`Vec` growth moving a
+/// `RaceCell`) nor a free leaves history at an address, and an access finds its shadow
+/// without a lookup.
+///
+/// # Access protocol
+/// Read and written only by [`access_inline`], on the run's thread, while the caller
+/// holds the object's borrow (`gosan-instrument`'s borrow word): the borrow word's
+/// thread rule lets one OS thread at a time inside an access of the object, and its
+/// `Release`/`Acquire` pair orders consecutive threads' accesses.
+#[derive(Default)]
+pub struct InlineShadow {
+    state: UnsafeCell<InlineState>,
+}
+
+#[derive(Default)]
+struct InlineState {
+    run: u64,
+    cell: hb::Cell,
+}
+
+// SAFETY: the state is reached only through `access_inline`, whose callers guarantee
+// (its `# Safety`) that no other thread is inside an access of the same object.
+unsafe impl Sync for InlineShadow {}
+
+impl std::fmt::Debug for InlineShadow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InlineShadow")
+    }
+}
+
+impl InlineShadow {
+    /// An empty shadow (no history).
+    pub fn new() -> InlineShadow {
+        InlineShadow::default()
+    }
+}
+
+/// An access of `size` bytes at `addr` (the value whose shadow is `shadow`) by the
+/// running goroutine: the shared-memory fast path. No scheduling point, no lookup:
+/// after the run's context, the run-stamp check and FastTrack's same-epoch compare
+/// (an access already recorded in this epoch ends there). Otherwise the site is the
+/// caller's `Location` plus the return address (`RaceRun::site_fast`) and the cell
+/// is updated by [`Engine::cell_access`]; the whole stack is walked only when a race
+/// is reported.
+///
+/// # Safety
+/// The caller holds the borrow of the object that owns `shadow` on this thread for
+/// the whole call (see [`InlineShadow`]'s access protocol), and calls no other hook
+/// on the same shadow re-entrantly.
+#[inline]
+#[track_caller]
+pub unsafe fn access_inline(shadow: &InlineShadow, addr: u64, size: u64, write: bool) {
+    if ENABLED {
+        // SAFETY: per this function's contract.
+        unsafe { inline_at(Location::caller(), shadow, addr, size, write) };
+    }
+}
+
+/// `#[inline(never)]`: its own frame pointer starts the site and the report's walk.
+///
+/// # Safety
+/// As [`access_inline`].
+#[inline(never)]
+unsafe fn inline_at(
+    loc: &'static Location<'static>,
+    shadow: &InlineShadow,
+    addr: u64,
+    size: u64,
+    write: bool,
+) {
+    let fp = capture::frame_pointer();
+    on_cur(|r, g| {
+        // SAFETY: per the contract, this thread alone is inside an access of the
+        // object, and nothing else holds a reference into its shadow state.
+        let st = unsafe { &mut *shadow.state.get() };
+        if st.run != r.run {
+            st.run = r.run;
+            st.cell = hb::Cell::new();
+        }
+        let kind = AccessKind::new(write, false);
+        if r.engine.cell_same_epoch(g.tid, &st.cell, kind) {
+            return; // [Read Same Epoch], [Write Same Epoch]
+        }
+        // SAFETY: `fp` is our own frame pointer, on the running goroutine `g`'s stack
+        // `[lo, hi)`, which is live while we run on it.
+        let site = unsafe { r.site_fast(loc, fp, g.lo, g.hi) };
+        if let Err(race) = r.engine.cell_access(g.tid, &mut st.cell, addr, kind, site) {
             // SAFETY: as for `site` above.
             unsafe { r.race_found(race, size, g.tid, g.id, site, fp, g.lo, g.hi) };
         }
