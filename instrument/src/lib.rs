@@ -27,8 +27,10 @@
 //! same-epoch check comes first, and the site is the caller's `Location` plus the
 //! return address. The shadow moves with the value (a `RaceCell` moved by `Vec`
 //! growth leaves nothing at its old address) and dies with it. `SharedVec<T>` keeps
-//! its per-element shadow in the address-keyed map, over a private synthetic range
-//! (elements move when it grows), forgotten when it is dropped.
+//! one inline shadow for its length and one per element, beside the elements under
+//! the same borrow word (elements move when it grows; their shadows are not keyed by
+//! address, so nothing is left behind); reports name them by a private synthetic
+//! address range.
 //!
 //! # Soundness: the borrow rule and the thread rule
 //!
@@ -309,14 +311,23 @@ impl<T: Default> Default for Shared<T> {
 
 // ── SharedVec<T> ─────────────────────────────────────────────────────────────────
 
-/// Shadow addresses of `SharedVec`s: elements move when the vector grows, so each
-/// vector gets a private synthetic range (length word first, then one slot per
-/// index) above any real heap address.
+/// Addresses that name a `SharedVec`'s locations in race reports: each vector gets a
+/// private synthetic range (length word first, then one slot per index) above any
+/// real heap address. Only names: the shadow itself is inline ([`Items`]).
 static NEXT_RANGE: AtomicU64 = AtomicU64::new(0x7e00_0000_0000_0000);
 const RANGE: u64 = 1 << 36;
 
+/// A `SharedVec`'s state behind its borrow word: the elements and their inline
+/// shadows (one for the length, one per element), so an access holds the borrow that
+/// the shadow's access protocol asks for.
+struct Items<T> {
+    v: Vec<T>,
+    len: rt::InlineShadow,
+    elems: Vec<rt::InlineShadow>,
+}
+
 struct VecInner<T> {
-    items: BorrowCell<Vec<T>>,
+    items: BorrowCell<Items<T>>,
     base: u64,
 }
 
@@ -329,10 +340,23 @@ impl<T> VecInner<T> {
     }
 }
 
-impl<T> Drop for VecInner<T> {
-    fn drop(&mut self) {
-        let n = self.items.get_mut().len();
-        rt::freed(self.base, 8 + n as u64 * shadow_size::<T>());
+impl<T> Items<T> {
+    /// An access of the length. The caller holds a borrow of the `Items`.
+    #[inline]
+    #[track_caller]
+    fn access_len(&self, inner: &VecInner<T>, write: bool) {
+        // SAFETY: the caller holds a borrow of these `Items` on this thread (the
+        // borrow word's thread rule), which is `access_inline`'s contract.
+        unsafe { rt::access_inline(&self.len, inner.len_addr(), 8, write) };
+    }
+
+    /// An access of element `i` (`i < elems.len()`). The caller holds a borrow.
+    #[inline]
+    #[track_caller]
+    fn access_elem(&self, inner: &VecInner<T>, i: usize, write: bool) {
+        let addr = inner.elem_addr(i);
+        // SAFETY: as in `access_len`.
+        unsafe { rt::access_inline(&self.elems[i], addr, shadow_size::<T>(), write) };
     }
 }
 
@@ -366,11 +390,20 @@ impl<T> SharedVec<T> {
         let base = NEXT_RANGE.fetch_add(RANGE, Ordering::Relaxed);
         let v = SharedVec {
             inner: Arc::new(VecInner {
-                items: BorrowCell::new(Vec::new(), Location::caller()),
+                items: BorrowCell::new(
+                    Items {
+                        v: Vec::new(),
+                        len: rt::InlineShadow::new(),
+                        elems: Vec::new(),
+                    },
+                    Location::caller(),
+                ),
                 base,
             }),
         };
-        rt::access(v.inner.len_addr(), 8, true, false);
+        let items = v.inner.items.write("SharedVec", ty::<T>());
+        items.access_len(&v.inner, true);
+        drop(items);
         v
     }
 
@@ -384,15 +417,12 @@ impl<T> SharedVec<T> {
     pub fn push(&self, x: T) {
         sched::sched_point();
         let mut items = self.inner.items.write("SharedVec", ty::<T>());
-        rt::access(self.inner.len_addr(), 8, false, false);
-        rt::access(self.inner.len_addr(), 8, true, false);
-        rt::access(
-            self.inner.elem_addr(items.len()),
-            shadow_size::<T>(),
-            true,
-            false,
-        );
-        items.push(x);
+        items.access_len(&self.inner, false);
+        items.access_len(&self.inner, true);
+        let i = items.v.len();
+        items.elems.push(rt::InlineShadow::new());
+        items.access_elem(&self.inner, i, true);
+        items.v.push(x);
     }
 
     /// Number of elements (a read of the length).
@@ -403,8 +433,8 @@ impl<T> SharedVec<T> {
     pub fn len(&self) -> usize {
         sched::sched_point();
         let items = self.inner.items.read("SharedVec", ty::<T>());
-        rt::access(self.inner.len_addr(), 8, false, false);
-        items.len()
+        items.access_len(&self.inner, false);
+        items.v.len()
     }
 
     /// Whether it is empty (a read of the length).
@@ -426,12 +456,12 @@ impl<T> SharedVec<T> {
     pub fn set(&self, i: usize, x: T) {
         sched::sched_point();
         let mut items = self.inner.items.write("SharedVec", ty::<T>());
-        rt::access(self.inner.len_addr(), 8, false, false);
-        if i >= items.len() {
-            out_of_range(i, items.len());
+        items.access_len(&self.inner, false);
+        if i >= items.v.len() {
+            out_of_range(i, items.v.len());
         }
-        rt::access(self.inner.elem_addr(i), shadow_size::<T>(), true, false);
-        let old = std::mem::replace(&mut items[i], x);
+        items.access_elem(&self.inner, i, true);
+        let old = std::mem::replace(&mut items.v[i], x);
         drop(items);
         drop(old);
     }
@@ -446,11 +476,11 @@ impl<T> SharedVec<T> {
     pub fn with<R>(&self, f: impl FnOnce(&[T]) -> R) -> R {
         sched::sched_point();
         let items = self.inner.items.read("SharedVec", ty::<T>());
-        rt::access(self.inner.len_addr(), 8, false, false);
-        for i in 0..items.len() {
-            rt::access(self.inner.elem_addr(i), shadow_size::<T>(), false, false);
+        items.access_len(&self.inner, false);
+        for i in 0..items.v.len() {
+            items.access_elem(&self.inner, i, false);
         }
-        pinned(|| f(&items))
+        pinned(|| f(&items.v))
     }
 }
 
@@ -464,12 +494,12 @@ impl<T: Copy> SharedVec<T> {
     pub fn get(&self, i: usize) -> T {
         sched::sched_point();
         let items = self.inner.items.read("SharedVec", ty::<T>());
-        rt::access(self.inner.len_addr(), 8, false, false);
-        if i >= items.len() {
-            out_of_range(i, items.len());
+        items.access_len(&self.inner, false);
+        if i >= items.v.len() {
+            out_of_range(i, items.v.len());
         }
-        rt::access(self.inner.elem_addr(i), shadow_size::<T>(), false, false);
-        items[i]
+        items.access_elem(&self.inner, i, false);
+        items.v[i]
     }
 }
 

@@ -705,8 +705,9 @@ fn access_at(loc: &'static Location<'static>, addr: u64, size: u64, write: bool,
     });
 }
 
-/// The shadow of one object that keeps it in its own allocation (`Shared<T>`,
-/// `RaceCell<T>`): a FastTrack [`hb::Cell`] for the whole value, stamped with the run
+/// The shadow of one location that keeps it in its object's own allocation (a
+/// `Shared<T>`'s or `RaceCell<T>`'s value, a `SharedVec<T>`'s length or element): a
+/// FastTrack [`hb::Cell`] for the whole value, stamped with the run
 /// that wrote it (a cell written by an earlier run is treated as empty, as
 /// `RaceClock`s are).
 ///
