@@ -39,7 +39,7 @@
 //! remembered (`seen`) under comparison too; the tests count the compared accesses
 //! made by goroutines whose clock holds a tree.
 
-use gosan_detector::hb::{AccessKind, Engine, Epoch, SyncClock, Tid};
+use gosan_detector::hb::{AccessKind, Cell, Engine, Epoch, SyncClock, Tid};
 use std::collections::{HashMap, HashSet};
 
 /// splitmix64 (Steele, Lea & Flood, 2014): tiny, seeded, good enough for traces.
@@ -164,6 +164,12 @@ struct Trace {
     locks: Vec<(SyncClock, Vc)>,
     history: HashMap<u64, Vec<RefAccess>>,
     tainted: HashSet<u64>,
+    /// Inline cells (`Engine::cell_access`), one per word every access of which (since
+    /// it was last freed whole) covered the whole word: each must give the verdict the
+    /// map-keyed shadow gives for the same access.
+    inline: HashMap<u64, Cell>,
+    /// Words accessed or freed in part: no inline cell.
+    mixed: HashSet<u64>,
     next_site: u32,
     step: usize,
 }
@@ -186,6 +192,8 @@ impl Trace {
             locks: (0..LOCKS).map(|_| (SyncClock::new(), Vc::new())).collect(),
             history: HashMap::new(),
             tainted: HashSet::new(),
+            inline: HashMap::new(),
+            mixed: HashSet::new(),
             next_site: 1,
             step: 0,
         };
@@ -265,10 +273,50 @@ impl Trace {
 
     fn freed(&mut self, addr: u64, len: u64) {
         self.engine.freed(addr, len);
+        for word in (addr & !7..addr + len).step_by(8) {
+            self.inline.remove(&word);
+            if word >= addr && word + 8 <= addr + len {
+                self.mixed.remove(&word);
+            } else {
+                self.mixed.insert(word);
+            }
+        }
         for byte in addr..addr + len {
             self.history.remove(&byte);
             self.tainted.remove(&byte);
         }
+    }
+
+    /// Replays a whole-word access on the word's inline cell: same verdict as the map.
+    fn inline_access(
+        &mut self,
+        slot: Tid,
+        addr: u64,
+        len: u64,
+        kind: AccessKind,
+        site: u32,
+        expected: Result<(), gosan_detector::hb::Race>,
+    ) {
+        if addr % 8 != 0 || len != 8 {
+            for word in (addr & !7..addr + len).step_by(8) {
+                self.inline.remove(&word);
+                self.mixed.insert(word);
+            }
+            return;
+        }
+        if self.mixed.contains(&addr) {
+            return;
+        }
+        let mut cell = self.inline.remove(&addr).unwrap_or_default();
+        let same = self.engine.cell_same_epoch(slot, &cell, kind);
+        let got = self.engine.cell_access(slot, &mut cell, addr, kind, site);
+        assert_eq!(
+            got, expected,
+            "seed {:#x}, step {}: inline cell disagrees with the map on {kind:?} at {addr:#x}",
+            self.seed, self.step
+        );
+        assert!(!same || got.is_ok(), "a same-epoch access found a race");
+        self.inline.insert(addr, cell);
     }
 
     /// The reference's racing partners of an access of `kind` by `g` at `byte`.
@@ -306,6 +354,7 @@ impl Trace {
             }
         };
         stats.accesses += 1;
+        self.inline_access(slot, addr, len, kind, site, result);
 
         if compare {
             stats.compared += 1;

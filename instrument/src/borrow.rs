@@ -326,11 +326,6 @@ impl<T> BorrowCell<T> {
         }
     }
 
-    /// The value, through exclusive ownership of the cell (no borrow needed).
-    pub(crate) fn get_mut(&mut self) -> &mut T {
-        self.value.get_mut()
-    }
-
     /// The value, consuming the cell.
     pub(crate) fn into_inner(self) -> T {
         self.value.into_inner()

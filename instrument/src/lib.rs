@@ -17,6 +17,21 @@
 //! given to `with`/`with_mut` run with switching suspended: they must not block (a
 //! clear panic if they do), so no other goroutine can observe the borrowed value.
 //!
+//! # Shadow
+//!
+//! `Shared<T>` and `RaceCell<T>` keep the detector's record of their value next to it
+//! (`gosan_runtime`'s `InlineShadow`: one FastTrack cell for the whole value, stamped
+//! with the run that wrote it), read and written only while the access holds the
+//! value's borrow (below), so the borrow word is also what makes the shadow
+//! single-threaded. An access finds its shadow without a lookup, FastTrack's
+//! same-epoch check comes first, and the site is the caller's `Location` plus the
+//! return address. The shadow moves with the value (a `RaceCell` moved by `Vec`
+//! growth leaves nothing at its old address) and dies with it. `SharedVec<T>` keeps
+//! one inline shadow for its length and one per element, beside the elements under
+//! the same borrow word (elements move when it grows; their shadows are not keyed by
+//! address, so nothing is left behind); reports name them by a private synthetic
+//! address range.
+//!
 //! # Soundness: the borrow rule and the thread rule
 //!
 //! The three cells hand out `&T`/`&mut T` (or, for `RaceCell`, pointers meant to
@@ -131,11 +146,22 @@ fn pinned<R>(f: impl FnOnce() -> R) -> R {
 
 struct SharedInner<T> {
     cell: BorrowCell<T>,
+    /// The value's shadow, next to it (see the crate docs' "Shadow").
+    shadow: rt::InlineShadow,
 }
 
 impl<T> SharedInner<T> {
     fn addr(&self) -> u64 {
         self.cell.as_ptr() as u64
+    }
+
+    /// An access of the whole value. The caller holds a borrow of `cell`.
+    #[inline]
+    #[track_caller]
+    fn access(&self, write: bool) {
+        // SAFETY: the caller holds a borrow of `cell` on this thread (the borrow
+        // word's thread rule), which is `access_inline`'s contract; no hook re-enters.
+        unsafe { rt::access_inline(&self.shadow, self.addr(), shadow_size::<T>(), write) };
     }
 }
 
@@ -182,9 +208,12 @@ impl<T> Shared<T> {
         let s = Shared {
             inner: Arc::new(SharedInner {
                 cell: BorrowCell::new(v, Location::caller()),
+                shadow: rt::InlineShadow::new(),
             }),
         };
-        rt::access(s.inner.addr(), shadow_size::<T>(), true, false);
+        let w = s.inner.cell.write("Shared", ty::<T>());
+        s.inner.access(true);
+        drop(w);
         s
     }
 
@@ -202,7 +231,7 @@ impl<T> Shared<T> {
     pub fn with<R>(&self, f: impl FnOnce(&T) -> R) -> R {
         sched::sched_point();
         let v = self.inner.cell.read("Shared", ty::<T>());
-        rt::access(self.addr(), shadow_size::<T>(), false, false);
+        self.inner.access(false);
         pinned(|| f(&v))
     }
 
@@ -215,7 +244,7 @@ impl<T> Shared<T> {
     pub fn with_mut<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
         sched::sched_point();
         let mut v = self.inner.cell.write("Shared", ty::<T>());
-        rt::access(self.addr(), shadow_size::<T>(), true, false);
+        self.inner.access(true);
         pinned(|| f(&mut v))
     }
 }
@@ -230,7 +259,7 @@ impl<T: Copy> Shared<T> {
     pub fn get(&self) -> T {
         sched::sched_point();
         let v = self.inner.cell.read("Shared", ty::<T>());
-        rt::access(self.addr(), shadow_size::<T>(), false, false);
+        self.inner.access(false);
         *v
     }
 
@@ -243,7 +272,7 @@ impl<T: Copy> Shared<T> {
     pub fn set(&self, v: T) {
         sched::sched_point();
         let mut w = self.inner.cell.write("Shared", ty::<T>());
-        rt::access(self.addr(), shadow_size::<T>(), true, false);
+        self.inner.access(true);
         *w = v;
     }
 
@@ -282,14 +311,23 @@ impl<T: Default> Default for Shared<T> {
 
 // ── SharedVec<T> ─────────────────────────────────────────────────────────────────
 
-/// Shadow addresses of `SharedVec`s: elements move when the vector grows, so each
-/// vector gets a private synthetic range (length word first, then one slot per
-/// index) above any real heap address.
+/// Addresses that name a `SharedVec`'s locations in race reports: each vector gets a
+/// private synthetic range (length word first, then one slot per index) above any
+/// real heap address. Only names: the shadow itself is inline ([`Items`]).
 static NEXT_RANGE: AtomicU64 = AtomicU64::new(0x7e00_0000_0000_0000);
 const RANGE: u64 = 1 << 36;
 
+/// A `SharedVec`'s state behind its borrow word: the elements and their inline
+/// shadows (one for the length, one per element), so an access holds the borrow that
+/// the shadow's access protocol asks for.
+struct Items<T> {
+    v: Vec<T>,
+    len: rt::InlineShadow,
+    elems: Vec<rt::InlineShadow>,
+}
+
 struct VecInner<T> {
-    items: BorrowCell<Vec<T>>,
+    items: BorrowCell<Items<T>>,
     base: u64,
 }
 
@@ -302,10 +340,23 @@ impl<T> VecInner<T> {
     }
 }
 
-impl<T> Drop for VecInner<T> {
-    fn drop(&mut self) {
-        let n = self.items.get_mut().len();
-        rt::freed(self.base, 8 + n as u64 * shadow_size::<T>());
+impl<T> Items<T> {
+    /// An access of the length. The caller holds a borrow of the `Items`.
+    #[inline]
+    #[track_caller]
+    fn access_len(&self, inner: &VecInner<T>, write: bool) {
+        // SAFETY: the caller holds a borrow of these `Items` on this thread (the
+        // borrow word's thread rule), which is `access_inline`'s contract.
+        unsafe { rt::access_inline(&self.len, inner.len_addr(), 8, write) };
+    }
+
+    /// An access of element `i` (`i < elems.len()`). The caller holds a borrow.
+    #[inline]
+    #[track_caller]
+    fn access_elem(&self, inner: &VecInner<T>, i: usize, write: bool) {
+        let addr = inner.elem_addr(i);
+        // SAFETY: as in `access_len`.
+        unsafe { rt::access_inline(&self.elems[i], addr, shadow_size::<T>(), write) };
     }
 }
 
@@ -339,11 +390,20 @@ impl<T> SharedVec<T> {
         let base = NEXT_RANGE.fetch_add(RANGE, Ordering::Relaxed);
         let v = SharedVec {
             inner: Arc::new(VecInner {
-                items: BorrowCell::new(Vec::new(), Location::caller()),
+                items: BorrowCell::new(
+                    Items {
+                        v: Vec::new(),
+                        len: rt::InlineShadow::new(),
+                        elems: Vec::new(),
+                    },
+                    Location::caller(),
+                ),
                 base,
             }),
         };
-        rt::access(v.inner.len_addr(), 8, true, false);
+        let items = v.inner.items.write("SharedVec", ty::<T>());
+        items.access_len(&v.inner, true);
+        drop(items);
         v
     }
 
@@ -357,15 +417,12 @@ impl<T> SharedVec<T> {
     pub fn push(&self, x: T) {
         sched::sched_point();
         let mut items = self.inner.items.write("SharedVec", ty::<T>());
-        rt::access(self.inner.len_addr(), 8, false, false);
-        rt::access(self.inner.len_addr(), 8, true, false);
-        rt::access(
-            self.inner.elem_addr(items.len()),
-            shadow_size::<T>(),
-            true,
-            false,
-        );
-        items.push(x);
+        items.access_len(&self.inner, false);
+        items.access_len(&self.inner, true);
+        let i = items.v.len();
+        items.elems.push(rt::InlineShadow::new());
+        items.access_elem(&self.inner, i, true);
+        items.v.push(x);
     }
 
     /// Number of elements (a read of the length).
@@ -376,8 +433,8 @@ impl<T> SharedVec<T> {
     pub fn len(&self) -> usize {
         sched::sched_point();
         let items = self.inner.items.read("SharedVec", ty::<T>());
-        rt::access(self.inner.len_addr(), 8, false, false);
-        items.len()
+        items.access_len(&self.inner, false);
+        items.v.len()
     }
 
     /// Whether it is empty (a read of the length).
@@ -399,12 +456,12 @@ impl<T> SharedVec<T> {
     pub fn set(&self, i: usize, x: T) {
         sched::sched_point();
         let mut items = self.inner.items.write("SharedVec", ty::<T>());
-        rt::access(self.inner.len_addr(), 8, false, false);
-        if i >= items.len() {
-            out_of_range(i, items.len());
+        items.access_len(&self.inner, false);
+        if i >= items.v.len() {
+            out_of_range(i, items.v.len());
         }
-        rt::access(self.inner.elem_addr(i), shadow_size::<T>(), true, false);
-        let old = std::mem::replace(&mut items[i], x);
+        items.access_elem(&self.inner, i, true);
+        let old = std::mem::replace(&mut items.v[i], x);
         drop(items);
         drop(old);
     }
@@ -419,11 +476,11 @@ impl<T> SharedVec<T> {
     pub fn with<R>(&self, f: impl FnOnce(&[T]) -> R) -> R {
         sched::sched_point();
         let items = self.inner.items.read("SharedVec", ty::<T>());
-        rt::access(self.inner.len_addr(), 8, false, false);
-        for i in 0..items.len() {
-            rt::access(self.inner.elem_addr(i), shadow_size::<T>(), false, false);
+        items.access_len(&self.inner, false);
+        for i in 0..items.v.len() {
+            items.access_elem(&self.inner, i, false);
         }
-        pinned(|| f(&items))
+        pinned(|| f(&items.v))
     }
 }
 
@@ -437,12 +494,12 @@ impl<T: Copy> SharedVec<T> {
     pub fn get(&self, i: usize) -> T {
         sched::sched_point();
         let items = self.inner.items.read("SharedVec", ty::<T>());
-        rt::access(self.inner.len_addr(), 8, false, false);
-        if i >= items.len() {
-            out_of_range(i, items.len());
+        items.access_len(&self.inner, false);
+        if i >= items.v.len() {
+            out_of_range(i, items.v.len());
         }
-        rt::access(self.inner.elem_addr(i), shadow_size::<T>(), false, false);
-        items[i]
+        items.access_elem(&self.inner, i, false);
+        items.v[i]
     }
 }
 
@@ -488,6 +545,9 @@ impl<T> fmt::Debug for SharedVec<T> {
 /// once`. Closures that block panic too.
 pub struct RaceCell<T> {
     cell: BorrowCell<T>,
+    /// The value's shadow, inside the cell: it moves with it (see the crate docs'
+    /// "Shadow").
+    shadow: rt::InlineShadow,
 }
 
 impl<T> RaceCell<T> {
@@ -498,6 +558,7 @@ impl<T> RaceCell<T> {
     pub fn new(v: T) -> RaceCell<T> {
         RaceCell {
             cell: BorrowCell::new(v, Location::caller()),
+            shadow: rt::InlineShadow::new(),
         }
     }
 
@@ -510,7 +571,7 @@ impl<T> RaceCell<T> {
     pub fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
         sched::sched_point();
         let r = self.cell.read("RaceCell", ty::<T>());
-        rt::access(self.cell.as_ptr() as u64, shadow_size::<T>(), false, false);
+        self.access(false);
         pinned(|| f(r.as_ptr()))
     }
 
@@ -523,8 +584,18 @@ impl<T> RaceCell<T> {
     pub fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
         sched::sched_point();
         let w = self.cell.write("RaceCell", ty::<T>());
-        rt::access(self.cell.as_ptr() as u64, shadow_size::<T>(), true, false);
+        self.access(true);
         pinned(|| f(w.as_ptr()))
+    }
+
+    /// An access of the whole value. The caller holds a borrow of `cell`.
+    #[inline]
+    #[track_caller]
+    fn access(&self, write: bool) {
+        let addr = self.cell.as_ptr() as u64;
+        // SAFETY: the caller holds a borrow of `cell` on this thread (the borrow
+        // word's thread rule), which is `access_inline`'s contract; no hook re-enters.
+        unsafe { rt::access_inline(&self.shadow, addr, shadow_size::<T>(), write) };
     }
 
     /// The value, consuming the cell.
@@ -532,7 +603,10 @@ impl<T> RaceCell<T> {
         let addr = self.cell.as_ptr() as u64;
         rt::freed(addr, shadow_size::<T>());
         let me = std::mem::ManuallyDrop::new(self);
-        // SAFETY: `me` is never used or dropped again, so the cell is moved out once.
+        // SAFETY: `me` is never used or dropped again, so the cell is moved out once
+        // (and its shadow dropped once).
+        drop(unsafe { std::ptr::read(&me.shadow) });
+        // SAFETY: as above.
         unsafe { std::ptr::read(&me.cell) }.into_inner()
     }
 }

@@ -155,6 +155,13 @@ impl<T> Inner<T> {
     }
 }
 
+// Go's `racefree` of a freed channel: a channel allocated at this address later starts clean.
+impl<T> Drop for Inner<T> {
+    fn drop(&mut self) {
+        race::freed(self.addr(), 8)
+    }
+}
+
 // `Inner<T>` is `Send + Sync` when `T: Send`: its state sits behind a `SpinLock`
 // and its wait queues are `Send` for `T: Send` (see `waitq.rs`).
 

@@ -100,6 +100,7 @@ pub fn access(fp: usize, addr: u64, size: u64, write: bool, atomic: bool) {
         // stack, which is mapped and live while it runs (whatever `fp` is: a frame
         // pointer outside the range ends the walk).
         let site = unsafe { r.site(None, fp, g.lo, g.hi) };
+        r.note_stack(g, addr, size);
         let res = if write {
             r.engine().write(g.tid, addr, size, site, atomic)
         } else {
@@ -124,6 +125,7 @@ pub fn range(fp: usize, addr: u64, len: u64, write: bool) {
         // stack, which is mapped and live while it runs (whatever `fp` is: a frame
         // pointer outside the range ends the walk).
         let site = unsafe { r.site(None, fp, g.lo, g.hi) };
+        r.note_stack(g, addr, len);
         let res = if write {
             r.engine().write_range(g.tid, addr, len, site)
         } else {

@@ -80,8 +80,8 @@ pub mod __private {
     /// `RaceCell`, `gosan::race::*`). Addresses are only recorded, never read.
     pub mod race {
         pub use crate::race::{
-            access, acquire_annotation, freed, read, read_range, release_annotation,
-            release_merge_annotation, write, write_range,
+            access, access_inline, acquire_annotation, freed, read, read_range, release_annotation,
+            release_merge_annotation, write, write_range, InlineShadow,
         };
     }
 

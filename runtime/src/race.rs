@@ -22,11 +22,21 @@
 //! address, plus (with `history_size > 0`) its whole stack as raw PCs. The engine
 //! keeps the site of every recorded access, so the earlier access of a race is always
 //! known. Symbolization happens when the report is built.
+//!
+//! # Memory lifecycle
+//! Freed memory forgets its history ([`freed`]: shadow cells and the sync clocks keyed
+//! inside the range), so a new object at the same address starts clean: channels
+//! (`chan.rs`, `Drop` of the channel's state), `Shared`/`SharedVec`/`RaceCell`,
+//! atomics and `WaitGroup` call it when dropped. A goroutine's stack goes back to the
+//! pool when it finishes; the span of its own stack its accesses touched is forgotten
+//! then (`RaceRun::goroutine_finished`), so the cost is what was touched, not the
+//! stack's size.
 
 use crate::capture::{self, Pcs};
 use crate::sched::{self, GRef, G};
 use gosan_detector::hb::{self, Engine, Race, SyncClock, Tid, Time};
 use gosan_detector::AccessKind;
+use std::cell::UnsafeCell;
 use std::collections::{HashMap, HashSet};
 use std::panic::Location;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -145,6 +155,26 @@ impl Occupant {
 
 const _: () = assert!(std::mem::size_of::<Occupant>() == 16);
 
+/// The addresses a goroutine's accesses touched on its own stack: `[lo, hi)`, empty
+/// while `lo >= hi`.
+///
+/// Only the owner's accesses are tracked (one compare against the running goroutine's
+/// bounds, which the hook has at hand); an access by another goroutine to this stack
+/// (a pointer to a local handed over a channel) is not, and its history stays until
+/// the address is written again in order or the run ends.
+#[derive(Debug, Clone, Copy)]
+struct StackSpan {
+    lo: u64,
+    hi: u64,
+}
+
+impl StackSpan {
+    const EMPTY: StackSpan = StackSpan {
+        lo: u64::MAX,
+        hi: 0,
+    };
+}
+
 /// The detector state of one run.
 pub(crate) struct RaceRun {
     pub(crate) run: u64,
@@ -152,9 +182,17 @@ pub(crate) struct RaceRun {
     addr_clocks: MixMap<u64, SyncClock>,
     sites: Vec<Site>,
     site_index: MixMap<(usize, usize, u64), u32>,
+    /// Sites of inline-shadow accesses without history: (location, the return
+    /// address above the hook) → site (see [`RaceRun::site_fast`]).
+    fast_sites: MixMap<(usize, usize), u32>,
     /// Per goroutine slot, each occupant in turn (indexed by slot rather than by
     /// goroutine id, so a run's millionth goroutine costs what its tenth did).
     occupants: Vec<Vec<Occupant>>,
+    /// Per goroutine slot, the part `[lo, hi)` of the running goroutine's own stack
+    /// that its accesses touched (`lo >= hi`: none). Forgotten when it finishes, so a
+    /// pooled stack reaches its next goroutine with clean shadow at the cost of what
+    /// was touched, not of the 256 KiB stack (see [`StackSpan`]).
+    stack_touched: Vec<StackSpan>,
     pub(crate) races: Vec<RawRace>,
     seen: HashSet<(usize, usize, usize, usize)>,
     history: bool,
@@ -187,7 +225,9 @@ impl RaceRun {
                 pcs: Pcs::new(),
             }],
             site_index: MixMap::default(),
+            fast_sites: MixMap::default(),
             occupants: Vec::new(),
+            stack_touched: Vec::new(),
             races: Vec::new(),
             seen: HashSet::new(),
             history,
@@ -247,6 +287,13 @@ impl RaceRun {
 
     pub(crate) fn goroutine_finished(&mut self, tid: Tid, goid: u64) {
         self.engine.goroutine_finished(tid);
+        // Its stack goes back to the pool: forget what its accesses left there.
+        if let Some(span) = self.stack_touched.get_mut(tid.index()) {
+            let StackSpan { lo, hi } = std::mem::replace(span, StackSpan::EMPTY);
+            if lo < hi {
+                self.forget(lo, hi - lo);
+            }
+        }
         if let Some(o) = self
             .occupants
             .get_mut(tid.index())
@@ -254,6 +301,42 @@ impl RaceRun {
         {
             debug_assert_eq!(o.goid, goid);
             o.site |= FINISHED;
+        }
+    }
+
+    /// Notes an access of `len` bytes at `addr` by the running goroutine `g`: if it is
+    /// on `g`'s own stack, widens the span forgotten when `g` finishes. One compare
+    /// for an access elsewhere.
+    #[inline]
+    pub(crate) fn note_stack(&mut self, g: &G, addr: u64, len: u64) {
+        if addr >= g.lo as u64 && addr < g.hi as u64 {
+            self.note_stack_slow(g.tid, addr, len);
+        }
+    }
+
+    #[cold]
+    fn note_stack_slow(&mut self, tid: Tid, addr: u64, len: u64) {
+        let i = tid.index();
+        if self.stack_touched.len() <= i {
+            self.stack_touched.resize(i + 1, StackSpan::EMPTY);
+        }
+        let span = &mut self.stack_touched[i];
+        span.lo = span.lo.min(addr);
+        span.hi = span.hi.max(addr.saturating_add(len));
+    }
+
+    /// Memory `addr..addr + len` was freed: its access history and the sync clocks
+    /// keyed inside it are forgotten (a new object at the same address must not
+    /// inherit edges or accesses).
+    pub(crate) fn forget(&mut self, addr: u64, len: u64) {
+        self.engine.freed(addr, len);
+        if len <= 64 {
+            for a in addr..addr.saturating_add(len) {
+                self.addr_clocks.remove(&a);
+            }
+        } else {
+            let end = addr.saturating_add(len);
+            self.addr_clocks.retain(|&a, _| a < addr || a >= end);
         }
     }
 
@@ -291,6 +374,47 @@ impl RaceRun {
             // SAFETY: per this function's contract.
             pcs: unsafe { capture::walk(fp, lo, hi, depth) },
         })
+    }
+
+    /// The site of an inline-shadow access ([`access_inline`]) without history:
+    /// keyed by `loc` and the return address above the hook's frame `fp` (one load,
+    /// not a walk). Only a new site walks a few frames, to keep the innermost user
+    /// frame that a report shows for the previous access (the `Location` names the
+    /// user's line; a same-key site from another caller chain differs only in frames
+    /// such a report drops). With `history_size > 0` every recording access walks
+    /// and hashes the whole stack, as [`site`](Self::site) does: up to
+    /// `capture::MAX_FRAMES` frame loads and hash steps per access that records
+    /// something (not on the same-epoch path), and the stack kept per distinct site.
+    ///
+    /// # Safety
+    /// As [`site`](Self::site).
+    #[inline]
+    unsafe fn site_fast(
+        &mut self,
+        loc: &'static Location<'static>,
+        fp: usize,
+        lo: usize,
+        hi: usize,
+    ) -> u32 {
+        if self.history {
+            // SAFETY: per this function's contract.
+            return unsafe { self.site(Some(loc), fp, lo, hi) };
+        }
+        let mut ret = [0usize; 1];
+        // SAFETY: per this function's contract.
+        unsafe { capture::walk_array(&mut ret, fp, lo, hi) };
+        let key = (loc as *const _ as usize, ret[0]);
+        if let Some(&id) = self.fast_sites.get(&key) {
+            return id;
+        }
+        let id = self.sites.len() as u32;
+        self.sites.push(Site {
+            loc: Some(loc),
+            // SAFETY: per this function's contract.
+            pcs: unsafe { capture::walk(fp, lo, hi, 6) },
+        });
+        self.fast_sites.insert(key, id);
+        id
     }
 
     /// The id of the site under `key`, creating it with `make` the first time.
@@ -568,12 +692,112 @@ fn access_at(loc: &'static Location<'static>, addr: u64, size: u64, write: bool,
         // SAFETY: `fp` is our own frame pointer, on the running goroutine `g`'s stack
         // `[lo, hi)`, which is live while we run on it.
         let site = unsafe { r.site(Some(loc), fp, g.lo, g.hi) };
+        r.note_stack(g, addr, size);
         let res = if write {
             r.engine().write(g.tid, addr, size, site, atomic)
         } else {
             r.engine().read(g.tid, addr, size, site, atomic)
         };
         if let Err(race) = res {
+            // SAFETY: as for `site` above.
+            unsafe { r.race_found(race, size, g.tid, g.id, site, fp, g.lo, g.hi) };
+        }
+    });
+}
+
+/// The shadow of one location that keeps it in its object's own allocation (a
+/// `Shared<T>`'s or `RaceCell<T>`'s value, a `SharedVec<T>`'s length or element): a
+/// FastTrack [`hb::Cell`] for the whole value, stamped with the run
+/// that wrote it (a cell written by an earlier run is treated as empty, as
+/// `RaceClock`s are).
+///
+/// It moves and dies with its object, so neither a move (`Vec` growth moving a
+/// `RaceCell`) nor a free leaves history at an address, and an access finds its shadow
+/// without a lookup.
+///
+/// # Access protocol
+/// Read and written only by [`access_inline`], on the run's thread, while the caller
+/// holds the object's borrow (`gosan-instrument`'s borrow word): the borrow word's
+/// thread rule lets one OS thread at a time inside an access of the object, and its
+/// `Release`/`Acquire` pair orders consecutive threads' accesses.
+#[derive(Default)]
+pub struct InlineShadow {
+    state: UnsafeCell<InlineState>,
+}
+
+#[derive(Default)]
+struct InlineState {
+    run: u64,
+    cell: hb::Cell,
+}
+
+// SAFETY: the state is reached only through `access_inline`, whose callers guarantee
+// (its `# Safety`) that no other thread is inside an access of the same object.
+unsafe impl Sync for InlineShadow {}
+
+impl std::fmt::Debug for InlineShadow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InlineShadow")
+    }
+}
+
+impl InlineShadow {
+    /// An empty shadow (no history).
+    pub fn new() -> InlineShadow {
+        InlineShadow::default()
+    }
+}
+
+/// An access of `size` bytes at `addr` (the value whose shadow is `shadow`) by the
+/// running goroutine: the shared-memory fast path. No scheduling point, no lookup:
+/// after the run's context, the run-stamp check and FastTrack's same-epoch compare
+/// (an access already recorded in this epoch ends there). Otherwise the site is the
+/// caller's `Location` plus the return address (`RaceRun::site_fast`) and the cell
+/// is updated by [`Engine::cell_access`]; the whole stack is walked only when a race
+/// is reported.
+///
+/// # Safety
+/// The caller holds the borrow of the object that owns `shadow` on this thread for
+/// the whole call (see [`InlineShadow`]'s access protocol), and calls no other hook
+/// on the same shadow re-entrantly.
+#[inline]
+#[track_caller]
+pub unsafe fn access_inline(shadow: &InlineShadow, addr: u64, size: u64, write: bool) {
+    if ENABLED {
+        // SAFETY: per this function's contract.
+        unsafe { inline_at(Location::caller(), shadow, addr, size, write) };
+    }
+}
+
+/// `#[inline(never)]`: its own frame pointer starts the site and the report's walk.
+///
+/// # Safety
+/// As [`access_inline`].
+#[inline(never)]
+unsafe fn inline_at(
+    loc: &'static Location<'static>,
+    shadow: &InlineShadow,
+    addr: u64,
+    size: u64,
+    write: bool,
+) {
+    let fp = capture::frame_pointer();
+    on_cur(|r, g| {
+        // SAFETY: per the contract, this thread alone is inside an access of the
+        // object, and nothing else holds a reference into its shadow state.
+        let st = unsafe { &mut *shadow.state.get() };
+        if st.run != r.run {
+            st.run = r.run;
+            st.cell = hb::Cell::new();
+        }
+        let kind = AccessKind::new(write, false);
+        if r.engine.cell_same_epoch(g.tid, &st.cell, kind) {
+            return; // [Read Same Epoch], [Write Same Epoch]
+        }
+        // SAFETY: `fp` is our own frame pointer, on the running goroutine `g`'s stack
+        // `[lo, hi)`, which is live while we run on it.
+        let site = unsafe { r.site_fast(loc, fp, g.lo, g.hi) };
+        if let Err(race) = r.engine.cell_access(g.tid, &mut st.cell, addr, kind, site) {
             // SAFETY: as for `site` above.
             unsafe { r.race_found(race, size, g.tid, g.id, site, fp, g.lo, g.hi) };
         }
@@ -587,6 +811,7 @@ fn range_at(loc: &'static Location<'static>, addr: u64, len: u64, write: bool) {
         // SAFETY: `fp` is our own frame pointer, on the running goroutine `g`'s stack
         // `[lo, hi)`, which is live while we run on it.
         let site = unsafe { r.site(Some(loc), fp, g.lo, g.hi) };
+        r.note_stack(g, addr, len);
         let res = if write {
             r.engine().write_range(g.tid, addr, len, site)
         } else {
@@ -721,18 +946,7 @@ pub fn release_merge_annotation<T>(p: *const T) {
 #[inline]
 pub fn freed(addr: u64, len: u64) {
     if ENABLED && len > 0 {
-        on_run(|r| {
-            r.engine().freed(addr, len);
-            // Sync clocks keyed inside the range are forgotten too (a new object at
-            // the same address must not inherit edges).
-            if len <= 64 {
-                for a in addr..addr + len {
-                    r.addr_clocks.remove(&a);
-                }
-            } else {
-                r.addr_clocks.retain(|&a, _| a < addr || a >= addr + len);
-            }
-        });
+        on_run(|r| r.forget(addr, len));
     }
 }
 

@@ -82,6 +82,23 @@ pub struct Race {
 
 const _: () = assert!(std::mem::size_of::<Race>() <= 24);
 
+impl Race {
+    /// The race an access of `current` kind at `addr` makes with `conflict` (built on
+    /// the cold path only: races are rare, and keeping this out of line keeps the
+    /// access paths small).
+    #[cold]
+    #[inline(never)]
+    pub fn new(addr: u64, current: AccessKind, conflict: Conflict) -> Race {
+        Race {
+            addr,
+            current,
+            previous: conflict.previous,
+            previous_epoch: conflict.access.epoch,
+            previous_site: conflict.access.site,
+        }
+    }
+}
+
 /// One recorded access: when (epoch) and where (site). [`Access::NONE`] is "nothing".
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Access {
@@ -226,6 +243,19 @@ impl Cell {
     /// Whether nothing is recorded.
     pub fn is_empty(&self) -> bool {
         self.write.epoch.is_none() && self.reads.is_empty() && self.atomics.is_none()
+    }
+
+    /// FastTrack's same-epoch check alone: whether an access of `kind` at `epoch` is
+    /// already recorded, so that [`access`](Self::access) would change nothing and
+    /// find no race. Lets a caller skip computing the access's site.
+    #[inline]
+    pub fn same_epoch(&self, kind: AccessKind, epoch: Epoch) -> bool {
+        match kind {
+            AccessKind::Read => self.reads.holds(epoch),
+            AccessKind::Write => self.write.epoch == epoch,
+            AccessKind::AtomicRead => self.atomics.as_ref().is_some_and(|a| a.reads.holds(epoch)),
+            AccessKind::AtomicWrite => self.atomics.as_ref().is_some_and(|a| a.writes.holds(epoch)),
+        }
     }
 
     /// The last plain write ([`Access::NONE`] if none since the cell was reset).

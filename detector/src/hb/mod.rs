@@ -29,7 +29,10 @@
 //! - [`thread`]: per-goroutine clocks and the slot-reuse rule;
 //! - [`sync`]: [`SyncClock`], release / release-merge / acquire;
 //! - [`access`]: the per-location [`Cell`] and the FastTrack read/write rules;
-//! - [`shadow`]: byte-precise shadow memory over a word-keyed map.
+//! - [`shadow`]: byte-precise shadow memory over a word-keyed map; objects that keep
+//!   their own shadow (the runtime's `Shared`, `RaceCell`) hold an inline [`Cell`]
+//!   instead and use [`Engine::cell_access`] (same rules, no lookup, and the shadow
+//!   moves and dies with the object).
 //!
 //! # Invariants
 //!
@@ -158,6 +161,35 @@ impl Engine {
     pub fn write_range(&mut self, tid: Tid, addr: u64, len: u64, site: u32) -> Result<(), Race> {
         self.shadow
             .write_range(self.threads.get_mut(tid), addr, len, site)
+    }
+
+    /// FastTrack's same-epoch check on a cell the caller keeps (an *inline* cell, in
+    /// the object's own allocation instead of [`Shadow`]'s map): whether `tid`'s
+    /// access of `kind` is already recorded there, so that
+    /// [`cell_access`](Self::cell_access) would change nothing and find no race. The
+    /// caller may then skip computing the access's site.
+    #[inline]
+    pub fn cell_same_epoch(&self, tid: Tid, cell: &Cell, kind: AccessKind) -> bool {
+        cell.same_epoch(kind, self.threads.get(tid).epoch())
+    }
+
+    /// `tid` accessed the location whose shadow is `cell` (an inline cell; `addr` only
+    /// names it in the [`Race`]). Same rules and verdicts as [`read`](Self::read) /
+    /// [`write`](Self::write) on a whole word of [`Shadow`]: both apply
+    /// [`Cell::access`] after publishing `tid`'s epoch.
+    #[inline]
+    pub fn cell_access(
+        &mut self,
+        tid: Tid,
+        cell: &mut Cell,
+        addr: u64,
+        kind: AccessKind,
+        site: u32,
+    ) -> Result<(), Race> {
+        let thread = self.threads.get_mut(tid);
+        thread.publish();
+        cell.access(kind, thread, site)
+            .map_err(|c| Race::new(addr, kind, c))
     }
 
     /// The bytes `addr..addr + len` were freed: their history is forgotten, so a later

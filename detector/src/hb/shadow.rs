@@ -301,7 +301,7 @@ impl<M: CellMap> Shadow<M> {
                 .update(word, |cell| cell.access(mask, kind, thread, site))
             {
                 if result.is_ok() {
-                    result = Err(race(word + byte, kind, conflict));
+                    result = Err(Race::new(word + byte, kind, conflict));
                 }
             }
             if last - word < WORD {
@@ -380,20 +380,6 @@ impl CellMapGet for HashCellMap {
 fn byte_mask(lo: u64, hi: u64) -> u8 {
     debug_assert!(lo <= hi && hi < WORD);
     (((1u16 << (hi + 1)) - 1) & !((1u16 << lo) - 1)) as u8
-}
-
-/// Builds the report of a conflict found by the current access (`#[cold]`: races are
-/// rare, and keeping this out of line keeps the access loop small).
-#[cold]
-#[inline(never)]
-fn race(addr: u64, current: AccessKind, conflict: Conflict) -> Race {
-    Race {
-        addr,
-        current,
-        previous: conflict.previous,
-        previous_epoch: conflict.access.epoch,
-        previous_site: conflict.access.site,
-    }
 }
 
 #[cfg(test)]
