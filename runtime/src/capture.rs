@@ -1,4 +1,6 @@
-//! Raw stack capture by frame-pointer walk: a few ns, no allocation beyond the result.
+//! Raw stack capture: by frame-pointer walk (a few ns, no allocation beyond the
+//! result) on hot paths, by DWARF unwinding ([`unwind`], microseconds) only when a
+//! report is built.
 //!
 //! The workspace builds with `-Cforce-frame-pointers=yes` (`.cargo/config.toml`), so
 //! every frame starts with `[saved fp][return address]`. The walk only reads memory
@@ -6,6 +8,16 @@
 //! pointer that leaves it or does not grow upward: code built without frame pointers
 //! gives a truncated stack, never a crash. Symbolization happens later, in
 //! `gosan_detector::report::symbolize`, only when a report is built.
+//!
+//! In a user's crate built without frame pointers (plain `cargo build`, no
+//! `.cargo/config.toml`) the walk finds nothing, or worse, follows `rbp` used as a
+//! general register into a chain that looks plausible. So every stack a report
+//! prints that can still be unwound when the report is built is unwound with DWARF
+//! unwind info ([`unwind`]): a parked goroutine's (its stack is intact until teardown;
+//! `park.rs` `unwind_parked`), the running goroutine's at a race or a fatal error,
+//! and a panicking one's in the panic hook. Walks taken earlier (a racing access's
+//! previous site, a creation site) stay frame-pointer walks, completed by the
+//! `#[track_caller]` location.
 
 use smallvec::SmallVec;
 
@@ -102,5 +114,50 @@ pub(crate) unsafe fn walk_array<const N: usize>(
             out[n] = r;
             n += 1;
         })
+    }
+}
+
+/// The running code's stack by DWARF unwinding (`backtrace::trace`, i.e. the
+/// system unwinder reading `.eh_frame`): raw instruction pointers, innermost first,
+/// at most `max`, starting with the unwinder's and the caller's own frames (the
+/// symbolizer drops internal frames). Stops at the first frame whose stack pointer
+/// leaves `[lo, hi)`: beyond a goroutine's root lie the scheduler's frames.
+///
+/// Cold: microseconds a frame. Works without frame pointers; corosensei's `unwind`
+/// feature gives its stack-switch trampolines the CFI the unwinder needs to stop
+/// cleanly at a coroutine's root.
+#[cold]
+#[inline(never)]
+pub(crate) fn unwind(lo: usize, hi: usize, max: usize) -> Pcs {
+    let mut out = Pcs::new();
+    backtrace::trace(|frame| {
+        let sp = frame.sp() as usize;
+        if sp != 0 && (sp < lo || sp >= hi) {
+            return false;
+        }
+        out.push(frame.ip() as usize);
+        out.len() < max
+    });
+    out
+}
+
+/// Frames [`unwind`] may spend on the unwinder, the hook or park machinery and
+/// gosan's internals before the user's frames start.
+pub(crate) const INTERNAL_FRAMES: usize = 24;
+
+/// The running goroutine's stack for a report: [`unwind`] (complete without frame
+/// pointers), or the frame-pointer walk from `fp` should the unwinder find nothing.
+///
+/// # Safety
+/// As [`frames`]: `[lo, hi)` is the running goroutine's live stack, `fp` a frame
+/// pointer on it.
+#[cold]
+pub(crate) unsafe fn running_stack(fp: usize, lo: usize, hi: usize) -> Pcs {
+    let pcs = unwind(lo, hi, MAX_FRAMES + INTERNAL_FRAMES);
+    if pcs.is_empty() {
+        // SAFETY: the caller's contract is `frames`'.
+        unsafe { walk(fp, lo, hi, MAX_FRAMES) }
+    } else {
+        pcs
     }
 }

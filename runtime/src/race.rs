@@ -361,8 +361,9 @@ impl RaceRun {
             current: race.current,
             previous: race.previous,
             cur_goid,
-            // SAFETY: per this function's contract.
-            cur_pcs: unsafe { capture::walk(fp, lo, hi, capture::MAX_FRAMES) },
+            // SAFETY: per this function's contract. DWARF-unwound (cold): complete
+            // without frame pointers too.
+            cur_pcs: unsafe { capture::running_stack(fp, lo, hi) },
             prev_goid,
             prev_site,
             origins,

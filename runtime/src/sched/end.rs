@@ -79,10 +79,15 @@ impl Sched {
         }
     }
 
+    /// Whether `record_bounded_leaks` will dump (so `finish` unwinds stacks first).
+    fn bounded_leaks_due(&self) -> bool {
+        self.main_done && self.leak_check && self.leaks.is_empty() && self.panic.is_none()
+    }
+
     /// When the after-main phase hit its bound, goroutines parked where nothing can
     /// ever wake them are still provably leaked; the others are not judged.
     fn record_bounded_leaks(&mut self) {
-        if self.main_done && self.leak_check && self.leaks.is_empty() && self.panic.is_none() {
+        if self.bounded_leaks_due() {
             let mut v: Vec<RawDump> = (0..self.gs.len() as u32)
                 .filter(|&s| {
                     let g = &self.gs[s as usize];
@@ -124,6 +129,7 @@ pub(super) unsafe fn idle(s: *mut Sched) -> Option<u32> {
             if fire_next_timer(s) {
                 continue;
             }
+            super::park::unwind_parked(s); // stacks for the dumps (cold)
             let sr = &mut *s;
             let dumps = sr.blocked_dumps();
             if sr.main_done {
@@ -187,12 +193,7 @@ pub(crate) fn record_fatal(msg: &str) {
         // SAFETY: CUR_G is the running goroutine's record; our own frame pointer is
         // on its stack `[lo, hi)`, which is live (we run on it).
         let goroutine = unsafe {
-            let pcs = capture::walk(
-                capture::frame_pointer(),
-                (*g).lo,
-                (*g).hi,
-                capture::MAX_FRAMES,
-            );
+            let pcs = capture::running_stack(capture::frame_pointer(), (*g).lo, (*g).hi);
             (*g).running_dump(pcs)
         };
         sr.panic = Some(RawPanic {
@@ -210,8 +211,13 @@ pub(crate) fn record_fatal(msg: &str) {
 /// # Safety
 /// As [`idle`]; called once, after `run_loop` returned.
 pub(super) unsafe fn finish(s: *mut Sched) {
-    // SAFETY: per the contract; a short borrow.
-    unsafe { (*s).record_bounded_leaks() };
+    // SAFETY: per the contract; short borrows.
+    unsafe {
+        if (*s).bounded_leaks_due() {
+            super::park::unwind_parked(s); // stacks for the dumps (cold)
+        }
+        (*s).record_bounded_leaks()
+    };
     // SAFETY: per the contract.
     unsafe { teardown(s) };
 }
