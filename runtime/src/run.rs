@@ -4,6 +4,7 @@
 use crate::config::{Config, Resolved, Strategy};
 use crate::race::{RawRace, Site};
 use crate::sched::{self, strategy::derive_seed, RawDump};
+use gosan_detector::report::symbolize::Traceback;
 use gosan_detector::report::{
     symbolize, Access, DeadlockReport, Frame, GoroutineDump, GoroutineOrigin, PanicReport,
     RaceReport, Report,
@@ -116,18 +117,23 @@ fn run_once<F: FnOnce() + Send + 'static>(
         panic!("gosan: {e}");
     }
     let strip = r.strip_path_prefix.as_str();
-    let dump = |d: &RawDump| to_dump(d, strip);
+    let all = r.debug.traceback_all;
+    let dump = |d: &RawDump, m| to_dump(d, strip, if all { Traceback::All } else { m });
     let report = Report {
         races: out.races.iter().map(|r| to_race(r, strip)).collect(),
         deadlock: (!out.deadlock.is_empty()).then(|| DeadlockReport {
             global: true,
-            goroutines: out.deadlock.iter().map(dump).collect(),
+            goroutines: out
+                .deadlock
+                .iter()
+                .map(|d| dump(d, Traceback::User))
+                .collect(),
         }),
-        leaks: out.leaks.iter().map(dump).collect(),
+        leaks: out.leaks.iter().map(|d| dump(d, Traceback::User)).collect(),
         panic: out.panic.as_ref().map(|p| PanicReport {
             message: p.message.clone(),
             fatal: p.fatal,
-            goroutine: dump(&p.goroutine),
+            goroutine: dump(&p.goroutine, Traceback::EntryPoints),
         }),
         lock_order: Vec::new(),
         seed,
@@ -214,16 +220,18 @@ fn to_race(r: &RawRace, strip: &str) -> RaceReport {
     }
 }
 
-fn to_dump(d: &RawDump, strip: &str) -> GoroutineDump {
-    let created_at = located(
+fn to_dump(d: &RawDump, strip: &str, mode: Traceback) -> GoroutineDump {
+    let mut created_at = located(
         symbolize::symbolize(&d.created_pcs, strip),
         d.created_loc,
         strip,
     );
+    let stack = symbolize::traceback(&d.pcs, strip, mode);
+    symbolize::name_unknown_creator(&mut created_at, &stack);
     GoroutineDump {
         id: d.id,
         wait_reason: d.reason.to_string(),
-        stack: symbolize::symbolize(&d.pcs, strip),
+        stack,
         created_at,
     }
 }
