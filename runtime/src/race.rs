@@ -289,7 +289,13 @@ impl RaceRun {
         self.intern(key, || Site {
             loc,
             // SAFETY: per this function's contract.
-            pcs: unsafe { capture::walk(fp, lo, hi, depth) },
+            pcs: match unsafe { capture::walk(fp, lo, hi, depth) } {
+                // No frame pointers (a user crate built without them): the walk is
+                // empty, so the site is its location alone and this runs once per
+                // location; unwind with DWARF so the report names the function.
+                pcs if pcs.is_empty() => capture::unwind(lo, hi, depth + capture::INTERNAL_FRAMES),
+                pcs => pcs,
+            },
         })
     }
 
@@ -378,7 +384,11 @@ impl RaceRun {
         let key = (loc as *const _ as usize, usize::MAX, h);
         self.intern(key, || Site {
             loc: Some(loc),
-            pcs: pcs.clone(),
+            pcs: if pcs.is_empty() {
+                creator_unwound()
+            } else {
+                pcs.clone()
+            },
         })
     }
 
@@ -741,4 +751,18 @@ pub fn freed(addr: u64, len: u64) {
 #[inline]
 pub(crate) fn active() -> bool {
     sched::detecting()
+}
+
+/// A creation site without a frame-pointer walk (code built without frame pointers):
+/// the creating goroutine's stack unwound with DWARF, once per `go` location (the
+/// site is then keyed by the location alone). Empty outside a goroutine.
+#[cold]
+fn creator_unwound() -> Pcs {
+    let g = crate::sched::current_g_ptr();
+    if g.is_null() {
+        return Pcs::new();
+    }
+    // SAFETY: the running goroutine's record (CUR_G); plain reads.
+    let (lo, hi) = unsafe { ((*g).lo, (*g).hi) };
+    capture::unwind(lo, hi, capture::MAX_FRAMES + capture::INTERNAL_FRAMES)
 }

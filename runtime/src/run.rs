@@ -187,7 +187,7 @@ fn located(
 }
 
 fn to_race(r: &RawRace, strip: &str) -> RaceReport {
-    RaceReport {
+    let mut rep = RaceReport {
         current: Access {
             kind: r.current,
             addr: r.addr,
@@ -217,7 +217,12 @@ fn to_race(r: &RawRace, strip: &str) -> RaceReport {
                 created_at: site_frames(site, strip),
             })
             .collect(),
+    };
+    // The current access's stack is its goroutine's own, whole (unwound now).
+    for g in rep.goroutines.iter_mut().filter(|g| g.id == r.cur_goid) {
+        symbolize::name_unknown_creator(&mut g.created_at, &rep.current.stack);
     }
+    rep
 }
 
 fn to_dump(d: &RawDump, strip: &str, mode: Traceback) -> GoroutineDump {
