@@ -116,6 +116,15 @@ fn main() {
 }
 "#;
 
+const RESULT: &str = r#"// `main` returning an `Err`, like std's `main`.
+#[gosan::main]
+fn main() -> Result<(), String> {
+    let c = gosan::chan(1);
+    c.send(String::from("no luck"));
+    Err(c.recv().unwrap_or_default())
+}
+"#;
+
 /// `cargo` with the outer `cargo test`'s variables removed and no RUSTFLAGS from
 /// anywhere (environment or this workspace's `.cargo/config.toml`).
 fn scrubbed(program: impl AsRef<std::ffi::OsStr>) -> Command {
@@ -165,6 +174,7 @@ fn bins() -> &'static Path {
             ("race", RACE),
             ("panic", PANIC),
             ("closed", CLOSED),
+            ("result", RESULT),
         ] {
             write_if_changed(&k.join("src").join("bin").join(format!("{name}.rs")), text);
         }
@@ -316,4 +326,10 @@ fn panic_inside_gosan_shows_the_entry_point_the_user_called() {
         err.contains("closed::shut()\n\tsrc/bin/closed.rs:4\n"),
         "{err}"
     );
+}
+
+#[test]
+fn main_returning_err_prints_it_and_exits_1_like_std() {
+    let (code, err) = run("result", &[]);
+    assert_eq!((code, err.as_str()), (1, "Error: \"no luck\"\n"));
 }

@@ -520,7 +520,7 @@ pub fn parse_options(text: &str, source: &'static str) -> Result<Config, OptionE
 
 /// Parses `GOSAN_DEBUG`: comma-separated `key=value` (GODEBUG style).
 ///
-/// `traceback=user|all` chooses the frames dumps print ([`Debug::traceback_all`]).
+/// `traceback=user|all` chooses the frames dumps print (`Debug::traceback_all`).
 ///
 /// # Errors
 /// An [`OptionError`] naming the key: a bad `traceback` value; `schedtrace` and

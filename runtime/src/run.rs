@@ -322,6 +322,20 @@ fn fail_test_on_finding(report: &Report) {
 /// parallel scheduler exists (DESIGN.md's default for `main` is then the number of
 /// CPUs).
 pub fn main<F: FnOnce() + Send + 'static>(cfg: Config, f: F) -> ! {
+    main_result(cfg, move || {
+        f();
+        Ok::<(), std::convert::Infallible>(())
+    })
+}
+
+/// [`main`] for `#[gosan::main] fn main() -> Result<(), E>`: `f` returns main's
+/// result. An `Err` is printed as std prints it, `Error: {e:?}`, after the report,
+/// and exits 1 when the run had no finding (a finding's exit code wins).
+pub fn main_result<F, E>(cfg: Config, f: F) -> !
+where
+    F: FnOnce() -> Result<(), E> + Send + 'static,
+    E: std::fmt::Debug + Send + 'static,
+{
     let r = match cfg.resolve() {
         Ok(r) => r,
         Err(e) => {
@@ -329,7 +343,14 @@ pub fn main<F: FnOnce() + Send + 'static>(cfg: Config, f: F) -> ! {
             std::process::exit(2)
         }
     };
-    let report = run_resolved(&r, f);
+    let failed = Arc::new(std::sync::Mutex::new(None));
+    let slot = failed.clone();
+    let report = run_resolved(&r, move || {
+        if let Err(e) = f() {
+            *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+        }
+    });
+    let failed = failed.lock().unwrap_or_else(|p| p.into_inner()).take();
     if !report.is_clean() || !report.notes.is_empty() {
         let text = match r.format {
             crate::config::Format::Json => report.to_json() + "\n",
@@ -352,7 +373,10 @@ pub fn main<F: FnOnce() + Send + 'static>(cfg: Config, f: F) -> ! {
     {
         r.exitcode
     } else {
-        0
+        i32::from(failed.is_some())
     };
+    if let Some(e) = failed {
+        eprintln!("Error: {e:?}");
+    }
     std::process::exit(code)
 }
