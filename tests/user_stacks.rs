@@ -116,6 +116,18 @@ fn main() {
 }
 "#;
 
+const LEAK: &str = r#"// A goroutine blocked for good after main returned.
+fn stuck(c: gosan::Chan<i32>) {
+    c.recv(); // blocks: leaked
+}
+
+#[gosan::main]
+fn main() {
+    let c = gosan::chan::<i32>(0);
+    gosan::go(move || stuck(c));
+}
+"#;
+
 const RESULT: &str = r#"// `main` returning an `Err`, like std's `main`.
 #[gosan::main]
 fn main() -> Result<(), String> {
@@ -175,6 +187,7 @@ fn bins() -> &'static Path {
             ("panic", PANIC),
             ("closed", CLOSED),
             ("result", RESULT),
+            ("leak", LEAK),
         ] {
             write_if_changed(&k.join("src").join("bin").join(format!("{name}.rs")), text);
         }
@@ -332,4 +345,23 @@ fn panic_inside_gosan_shows_the_entry_point_the_user_called() {
 fn main_returning_err_prints_it_and_exits_1_like_std() {
     let (code, err) = run("result", &[]);
     assert_eq!((code, err.as_str()), (1, "Error: \"no luck\"\n"));
+}
+
+#[test]
+fn leak_dump_names_the_users_function_and_line() {
+    let (code, err) = run("leak", &[]);
+    assert_eq!(code, 66, "{err}");
+    let line = line_of(LEAK, "// blocks: leaked");
+    assert_eq!(
+        err,
+        format!(
+            "WARNING: GOROUTINE LEAK: 1 goroutine(s) blocked forever after main returned\n\
+             \n\
+             goroutine 2 [chan receive]:\n\
+             leak::stuck()\n\tsrc/bin/leak.rs:{line}\n\
+             leak::main::{{{{closure}}}}::{{{{closure}}}}()\n\tsrc/bin/leak.rs:9\n\
+             created by leak::main::{{{{closure}}}}\n\tsrc/bin/leak.rs:9\n\
+             \n"
+        )
+    );
 }
