@@ -372,10 +372,16 @@ impl Config {
 
 /// `GOSAN_DEBUG` (GODEBUG style, comma-separated) settings.
 ///
-/// Empty for now: the keys DESIGN.md names, `schedtrace=N` and `scheddetail=1`, are
-/// known but not supported yet, and [`parse_debug`] rejects them.
+/// The keys DESIGN.md names for the scheduler trace, `schedtrace=N` and
+/// `scheddetail=1`, are known but not supported yet, and [`parse_debug`] rejects them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Debug {}
+pub struct Debug {
+    /// `traceback=all` (`GOSAN_DEBUG`): goroutine dumps and panics print every frame
+    /// — gosan's internals, std's panic machinery, the unwinder, corosensei — instead
+    /// of the user's frames plus one line per gosan entry point the user called
+    /// (`traceback=user`, the default), like Go's `GOTRACEBACK=system`.
+    pub traceback_all: bool,
+}
 
 /// A [`Config`] with every field decided.
 #[derive(Debug, Clone)]
@@ -642,45 +648,56 @@ pub fn parse_options(text: &str, source: &'static str) -> Result<Config, OptionE
 
 /// Parses `GOSAN_DEBUG`: comma-separated `key=value` (GODEBUG style).
 ///
+/// `traceback=user|all` chooses the frames dumps print (`Debug::traceback_all`).
+///
 /// # Errors
-/// An [`OptionError`] naming the key: `schedtrace` and `scheddetail` are known but
-/// not supported yet; any other key is unknown.
+/// An [`OptionError`] naming the key: a bad `traceback` value; `schedtrace` and
+/// `scheddetail` are known but not supported yet; any other key is unknown.
 pub fn parse_debug(text: &str) -> Result<Debug, OptionError> {
     const SRC: &str = "GOSAN_DEBUG";
-    // No key is supported yet, so the first item decides: empty text is the only Ok.
-    let Some(item) = text.split(',').map(str::trim).find(|s| !s.is_empty()) else {
-        return Ok(Debug::default());
-    };
-    let Some((key, v)) = item.split_once('=') else {
-        return Err(OptionError {
-            source: SRC,
-            key: item.to_string(),
-            value: None,
-            reason: "expected key=value".into(),
-        });
-    };
-    match key {
-        "schedtrace" | "scheddetail" => {
-            // Validate the value first, so that a typo is named as such.
-            if key == "schedtrace" {
-                parse_u64(SRC, key, v)?;
-            } else {
-                parse_bool(SRC, key, v)?;
-            }
-            Err(OptionError {
+    let mut d = Debug::default();
+    for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let Some((key, v)) = item.split_once('=') else {
+            return Err(OptionError {
                 source: SRC,
-                key: key.to_string(),
+                key: item.to_string(),
                 value: None,
-                reason: format!("{key} (the scheduler trace) is not supported yet"),
-            })
+                reason: "expected key=value".into(),
+            });
+        };
+        match key {
+            "traceback" => {
+                d.traceback_all = match v {
+                    "all" => true,
+                    "user" => false,
+                    _ => return Err(bad(SRC, key, v, "expected user or all")),
+                }
+            }
+            "schedtrace" | "scheddetail" => {
+                // Validate the value first, so that a typo is named as such.
+                if key == "schedtrace" {
+                    parse_u64(SRC, key, v)?;
+                } else {
+                    parse_bool(SRC, key, v)?;
+                }
+                return Err(OptionError {
+                    source: SRC,
+                    key: key.to_string(),
+                    value: None,
+                    reason: format!("{key} (the scheduler trace) is not supported yet"),
+                });
+            }
+            _ => {
+                return Err(OptionError {
+                    source: SRC,
+                    key: key.to_string(),
+                    value: None,
+                    reason: "unknown option (known: traceback, schedtrace, scheddetail)".into(),
+                })
+            }
         }
-        _ => Err(OptionError {
-            source: SRC,
-            key: key.to_string(),
-            value: None,
-            reason: "unknown option (known: schedtrace, scheddetail)".into(),
-        }),
     }
+    Ok(d)
 }
 
 #[cfg(test)]
@@ -751,6 +768,10 @@ mod tests {
         let e = parse_debug("schedtrace=soon").unwrap_err();
         assert!(e.to_string().contains("invalid value `soon`"), "{e}");
         assert_eq!(parse_debug(""), Ok(Debug::default()));
+        assert!(parse_debug("traceback=all").unwrap().traceback_all);
+        assert!(!parse_debug(" traceback=user, ").unwrap().traceback_all);
+        let e = parse_debug("traceback=system").unwrap_err();
+        assert!(e.to_string().contains("invalid value `system`"), "{e}");
     }
 
     #[test]

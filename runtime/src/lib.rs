@@ -100,7 +100,7 @@ pub mod __private {
     }
 
     // The entry points of `#[gosan::main]` / `#[gosan::test]` (via `gosan::__private`).
-    pub use crate::run::{main, strategy, test_check, test_run};
+    pub use crate::run::{main, main_result, strategy, test_check, test_run};
 
     /// The unwind payload of a Go fatal error (`fatal::throw`), for tests that catch
     /// one.

@@ -372,7 +372,13 @@ impl RaceRun {
         self.intern(key, || Site {
             loc,
             // SAFETY: per this function's contract.
-            pcs: unsafe { capture::walk(fp, lo, hi, depth) },
+            pcs: match unsafe { capture::walk(fp, lo, hi, depth) } {
+                // No frame pointers (a user crate built without them): the walk is
+                // empty, so the site is its location alone and this runs once per
+                // location; unwind with DWARF so the report names the function.
+                pcs if pcs.is_empty() => capture::unwind(lo, hi, depth + capture::INTERNAL_FRAMES),
+                pcs => pcs,
+            },
         })
     }
 
@@ -485,8 +491,9 @@ impl RaceRun {
             current: race.current,
             previous: race.previous,
             cur_goid,
-            // SAFETY: per this function's contract.
-            cur_pcs: unsafe { capture::walk(fp, lo, hi, capture::MAX_FRAMES) },
+            // SAFETY: per this function's contract. DWARF-unwound (cold): complete
+            // without frame pointers too.
+            cur_pcs: unsafe { capture::running_stack(fp, lo, hi) },
             prev_goid,
             prev_site,
             origins,
@@ -501,7 +508,11 @@ impl RaceRun {
         let key = (loc as *const _ as usize, usize::MAX, h);
         self.intern(key, || Site {
             loc: Some(loc),
-            pcs: pcs.clone(),
+            pcs: if pcs.is_empty() {
+                creator_unwound()
+            } else {
+                pcs.clone()
+            },
         })
     }
 
@@ -954,4 +965,18 @@ pub fn freed(addr: u64, len: u64) {
 #[inline]
 pub(crate) fn active() -> bool {
     sched::detecting()
+}
+
+/// A creation site without a frame-pointer walk (code built without frame pointers):
+/// the creating goroutine's stack unwound with DWARF, once per `go` location (the
+/// site is then keyed by the location alone). Empty outside a goroutine.
+#[cold]
+fn creator_unwound() -> Pcs {
+    let g = crate::sched::current_g_ptr();
+    if g.is_null() {
+        return Pcs::new();
+    }
+    // SAFETY: the running goroutine's record (CUR_G); plain reads.
+    let (lo, hi) = unsafe { ((*g).lo, (*g).hi) };
+    capture::unwind(lo, hi, capture::MAX_FRAMES + capture::INTERNAL_FRAMES)
 }

@@ -5,6 +5,7 @@ use crate::config::{Config, Resolved, Strategy};
 use crate::deadlock::RawInversion;
 use crate::race::{RawRace, Site};
 use crate::sched::{self, strategy::derive_seed, RawDump};
+use gosan_detector::report::symbolize::Traceback;
 use gosan_detector::report::{
     symbolize, Access, DeadlockReport, Frame, GoroutineDump, GoroutineOrigin, LivelockReport,
     LockOrderReport, PanicReport, RaceReport, Report,
@@ -121,7 +122,8 @@ fn run_once<F: FnOnce() + Send + 'static>(
         panic!("gosan: {e}");
     }
     let strip = r.strip_path_prefix.as_str();
-    let dump = |d: &RawDump| to_dump(d, strip);
+    let all = r.debug.traceback_all;
+    let dump = |d: &RawDump, m| to_dump(d, strip, if all { Traceback::All } else { m });
     // A global deadlock dumps every blocked goroutine, the partially deadlocked ones
     // included (with their reason); else the partial deadlocks alone. Goroutines
     // already in the deadlock report are not leaks (DESIGN.md fine print).
@@ -139,7 +141,7 @@ fn run_once<F: FnOnce() + Send + 'static>(
                 .iter()
                 .map(|d| GoroutineDump {
                     why: why(d.id),
-                    ..dump(d)
+                    ..dump(d, Traceback::User)
                 })
                 .collect(),
         })
@@ -151,7 +153,7 @@ fn run_once<F: FnOnce() + Send + 'static>(
                 .iter()
                 .map(|(d, w)| GoroutineDump {
                     why: Some(w.clone()),
-                    ..dump(d)
+                    ..dump(d, Traceback::User)
                 })
                 .collect(),
         })
@@ -165,13 +167,13 @@ fn run_once<F: FnOnce() + Send + 'static>(
             .filter(|d| why(d.id).is_none())
             .map(|d| GoroutineDump {
                 why: leak_why(d, &out.leak_why),
-                ..dump(d)
+                ..dump(d, Traceback::User)
             })
             .collect(),
         panic: out.panic.as_ref().map(|p| PanicReport {
             message: p.message.clone(),
             fatal: p.fatal,
-            goroutine: dump(&p.goroutine),
+            goroutine: dump(&p.goroutine, Traceback::EntryPoints),
         }),
         lock_order: out
             .lock_order
@@ -189,7 +191,7 @@ fn run_once<F: FnOnce() + Send + 'static>(
             reason: reason.clone(),
             steps: out.steps,
             virtual_nanos: out.virtual_nanos,
-            goroutines: gs.iter().map(dump).collect(),
+            goroutines: gs.iter().map(|d| dump(d, Traceback::User)).collect(),
         }),
     };
     (report, out.steps)
@@ -235,7 +237,7 @@ fn located(
 }
 
 pub(crate) fn to_race(r: &RawRace, strip: &str) -> RaceReport {
-    RaceReport {
+    let mut rep = RaceReport {
         current: Access {
             kind: r.current,
             addr: r.addr,
@@ -265,7 +267,12 @@ pub(crate) fn to_race(r: &RawRace, strip: &str) -> RaceReport {
                 created_at: site_frames(site, strip),
             })
             .collect(),
+    };
+    // The current access's stack is its goroutine's own, whole (unwound now).
+    for g in rep.goroutines.iter_mut().filter(|g| g.id == r.cur_goid) {
+        symbolize::name_unknown_creator(&mut g.created_at, &rep.current.stack);
     }
+    rep
 }
 
 /// Why a leaked goroutine can never proceed: what the run proved (an orphaned
@@ -313,16 +320,18 @@ fn to_lock_order(inv: &RawInversion, strip: &str) -> LockOrderReport {
     }
 }
 
-fn to_dump(d: &RawDump, strip: &str) -> GoroutineDump {
-    let created_at = located(
+fn to_dump(d: &RawDump, strip: &str, mode: Traceback) -> GoroutineDump {
+    let mut created_at = located(
         symbolize::symbolize(&d.created_pcs, strip),
         d.created_loc,
         strip,
     );
+    let stack = symbolize::traceback(&d.pcs, strip, mode);
+    symbolize::name_unknown_creator(&mut created_at, &stack);
     GoroutineDump {
         id: d.id,
         wait_reason: d.reason.to_string(),
-        stack: symbolize::symbolize(&d.pcs, strip),
+        stack,
         created_at,
         why: None,
     }
@@ -420,6 +429,20 @@ fn fail_test_on_finding(report: &Report) {
 /// parallel scheduler exists (DESIGN.md's default for `main` is then the number of
 /// CPUs).
 pub fn main<F: FnOnce() + Send + 'static>(cfg: Config, f: F) -> ! {
+    main_result(cfg, move || {
+        f();
+        Ok::<(), std::convert::Infallible>(())
+    })
+}
+
+/// [`main`] for `#[gosan::main] fn main() -> Result<(), E>`: `f` returns main's
+/// result. An `Err` is printed as std prints it, `Error: {e:?}`, after the report,
+/// and exits 1 when the run had no finding (a finding's exit code wins).
+pub fn main_result<F, E>(cfg: Config, f: F) -> !
+where
+    F: FnOnce() -> Result<(), E> + Send + 'static,
+    E: std::fmt::Debug + Send + 'static,
+{
     let mut r = match cfg.resolve() {
         Ok(r) => r,
         Err(e) => {
@@ -429,7 +452,14 @@ pub fn main<F: FnOnce() + Send + 'static>(cfg: Config, f: F) -> ! {
     };
     // Text on stderr: each race is printed when found, as Go does.
     r.stream_races = r.format == crate::config::Format::Text && r.log_path.is_none();
-    let report = run_resolved(&r, f);
+    let failed = Arc::new(std::sync::Mutex::new(None));
+    let slot = failed.clone();
+    let report = run_resolved(&r, move || {
+        if let Err(e) = f() {
+            *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+        }
+    });
+    let failed = failed.lock().unwrap_or_else(|p| p.into_inner()).take();
     if !report.is_clean() || !report.notes.is_empty() {
         let text = match r.format {
             crate::config::Format::Json => report.to_json() + "\n",
@@ -457,7 +487,10 @@ pub fn main<F: FnOnce() + Send + 'static>(cfg: Config, f: F) -> ! {
     {
         r.exitcode
     } else {
-        0
+        i32::from(failed.is_some())
     };
+    if let Some(e) = failed {
+        eprintln!("Error: {e:?}");
+    }
     std::process::exit(code)
 }

@@ -2,7 +2,10 @@
 //!
 //! - `#[gosan::main] fn main() { body }` runs `body` as goroutine 1 of a Go-like
 //!   process: reports go to stderr (or `log_path`), exit 0 when clean, 2 on a panic,
-//!   fatal error or deadlock, `exitcode` (66) on races or leaks.
+//!   fatal error or deadlock, `exitcode` (66) on races or leaks. `fn main() ->
+//!   Result<(), E>` (E: Debug) works like `#[tokio::main]`'s: an `Err` prints
+//!   `Error: {e:?}` after the report and exits 1 unless a finding set the code; any
+//!   other return type is a compile error.
 //! - `#[gosan::test] fn t() { body }` is a `#[test]` that runs `body` once and fails
 //!   with the full report on any finding; with `iterations = N` it explores N
 //!   schedules with `gosan::check`. Other keys: `procs = N`, `strategy = "pct:3"`,
@@ -22,6 +25,9 @@ use syn::punctuated::Punctuated;
 use syn::{parse_macro_input, Expr, ItemFn, Lit, MetaNameValue, Token};
 
 /// Runs `main`'s body as the main goroutine of a gosan run, like a Go program.
+///
+/// `fn main()` or `fn main() -> Result<(), E>` (E: Debug; an `Err` prints
+/// `Error: {e:?}` and exits 1 when the run found nothing, like std's `main`).
 ///
 /// Keys: `procs`, `strategy`, `seed`, `leak_check`. `procs` defaults to 1 (DESIGN.md's
 /// number-of-CPUs default waits for the parallel scheduler); `procs = 2` is a compile
@@ -43,22 +49,51 @@ pub fn main(attr: TokenStream, item: TokenStream) -> TokenStream {
         .into();
     }
     if !f.sig.inputs.is_empty() || f.sig.asyncness.is_some() {
-        return syn::Error::new_spanned(&f.sig, "#[gosan::main]: expected `fn main()`")
-            .to_compile_error()
-            .into();
+        return syn::Error::new_spanned(
+            &f.sig,
+            "#[gosan::main]: expected `fn main()` or `fn main() -> Result<(), E>`",
+        )
+        .to_compile_error()
+        .into();
     }
     let cfg = opts.config();
     let attrs = &f.attrs;
     let vis = &f.vis;
     let name = &f.sig.ident;
     let body = &f.block;
+    let call = match &f.sig.output {
+        syn::ReturnType::Default => quote! { ::gosan::__private::main(#cfg, move || #body) },
+        syn::ReturnType::Type(_, ty) if returns_result(ty) => {
+            quote! { ::gosan::__private::main_result(#cfg, move || -> #ty #body) }
+        }
+        syn::ReturnType::Type(_, ty) => {
+            return syn::Error::new_spanned(
+                ty,
+                "#[gosan::main]: main may return nothing or a `Result<(), E>` (E: Debug); \
+                 for an exit code, return an `Err` or call `std::process::exit`",
+            )
+            .to_compile_error()
+            .into()
+        }
+    };
     quote! {
         #(#attrs)*
         #vis fn #name() {
-            ::gosan::__private::main(#cfg, move || #body)
+            #call
         }
     }
     .into()
+}
+
+/// Whether a return type is spelled as a `Result` (`Result<(), E>`, `io::Result<()>`,
+/// `anyhow::Result<()>`): its `Ok` type is checked by the compiler against `()`.
+fn returns_result(ty: &syn::Type) -> bool {
+    match ty {
+        syn::Type::Path(p) => p.path.segments.last().is_some_and(|s| s.ident == "Result"),
+        syn::Type::Paren(p) => returns_result(&p.elem),
+        syn::Type::Group(g) => returns_result(&g.elem),
+        _ => false,
+    }
 }
 
 /// A `#[test]` whose body runs under gosan; fails with the report on any finding.
@@ -230,6 +265,17 @@ mod tests {
         assert!(o.procs.is_some() && o.seed.is_some());
         // Checked at run time by Config::resolve.
         assert!(options(quote! { procs = N }).is_ok());
+    }
+
+    #[test]
+    fn main_may_return_a_result() {
+        let ty = |t: proc_macro2::TokenStream| syn::parse2::<syn::Type>(t).unwrap();
+        assert!(super::returns_result(&ty(quote! { Result<(), String> })));
+        assert!(super::returns_result(&ty(quote! { std::io::Result<()> })));
+        assert!(!super::returns_result(&ty(
+            quote! { std::process::ExitCode }
+        )));
+        assert!(!super::returns_result(&ty(quote! { () })));
     }
 
     #[test]

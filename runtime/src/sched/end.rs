@@ -111,9 +111,8 @@ impl Sched {
     }
 
     /// The loop stopped: when the step bound stopped it before main returned, that
-    /// is a livelock; either way, with a livelock, dump every live goroutine (the
-    /// ones that kept running first) while their stacks still exist.
-    fn record_livelock(&mut self) {
+    /// is a livelock.
+    fn check_step_bound(&mut self) {
         if self.stop_at != 0 && self.steps >= self.max_steps && !self.main_done {
             let reason = format!(
                 "the run reached max_steps={} scheduling steps",
@@ -121,6 +120,11 @@ impl Sched {
             );
             self.livelocked(reason);
         }
+    }
+
+    /// With a livelock, dump every live goroutine (the ones that kept running first)
+    /// while their stacks still exist.
+    fn record_livelock(&mut self) {
         if self.livelock.is_none() {
             return;
         }
@@ -146,10 +150,15 @@ impl Sched {
         self.livelock_dumps = v.into_iter().map(|(_, d)| d).collect();
     }
 
+    /// Whether `record_bounded_leaks` will dump (so `finish` unwinds stacks first).
+    fn bounded_leaks_due(&self) -> bool {
+        self.main_done && self.leak_check && self.leaks.is_empty() && self.panic.is_none()
+    }
+
     /// When the after-main phase hit its bound, goroutines parked where nothing can
     /// ever wake them are still provably leaked; the others are not judged.
     fn record_bounded_leaks(&mut self) {
-        if self.main_done && self.leak_check && self.leaks.is_empty() && self.panic.is_none() {
+        if self.bounded_leaks_due() {
             let mut v: Vec<RawDump> = (0..self.gs.len() as u32)
                 .filter(|&s| {
                     let g = &self.gs[s as usize];
@@ -196,6 +205,7 @@ pub(super) unsafe fn idle(s: *mut Sched) -> Option<u32> {
             if fire_next_timer(s) {
                 continue;
             }
+            super::park::unwind_parked(s); // stacks for the dumps (cold)
             let sr = &mut *s;
             let dumps = sr.blocked_dumps();
             if sr.main_done {
@@ -322,12 +332,7 @@ pub(crate) fn record_fatal(msg: &str) {
         // SAFETY: CUR_G is the running goroutine's record; our own frame pointer is
         // on its stack `[lo, hi)`, which is live (we run on it).
         let goroutine = unsafe {
-            let pcs = capture::walk(
-                capture::frame_pointer(),
-                (*g).lo,
-                (*g).hi,
-                capture::MAX_FRAMES,
-            );
+            let pcs = capture::running_stack(capture::frame_pointer(), (*g).lo, (*g).hi);
             (*g).running_dump(pcs)
         };
         sr.panic = Some(RawPanic {
@@ -347,6 +352,10 @@ pub(crate) fn record_fatal(msg: &str) {
 pub(super) unsafe fn finish(s: *mut Sched) {
     // SAFETY: per the contract; short borrows.
     unsafe {
+        (*s).check_step_bound();
+        if (*s).livelock.is_some() || (*s).bounded_leaks_due() {
+            super::park::unwind_parked(s); // stacks for the dumps (cold)
+        }
         (*s).record_livelock();
         (*s).record_bounded_leaks();
     }

@@ -11,7 +11,9 @@
 //!   sets `Running` before resuming and `Dead` when the coroutine returned; the
 //!   coroutine itself (`coro`) is touched only by the loop and by teardown.
 //! - `park.rs` sets `Runnable`/`Waiting`, `reason`, `forever` and `park_fp` on the
-//!   running goroutine, and `ready` sets `Runnable` on a `Waiting` one.
+//!   running goroutine (and empties `unwound`), and `ready` sets `Runnable` on a
+//!   `Waiting` one; a parked goroutine resumed with `Cmd::Dump` writes its own
+//!   `unwound` (`park.rs`, "Dump protocol").
 //! - `decide.rs` (PCT change points) and `park.rs` (`yield_now`) write `prio`;
 //!   `timer.rs` readies sleepers.
 //! - The detector (`race_ctx.rs`) reads `id`, `tid`, `lo`, `hi` of the running or a
@@ -87,6 +89,9 @@ pub(crate) struct G {
     pub(super) reason: WaitReason,
     /// Frame pointer at the park site: the dump walks from here, lazily.
     pub(super) park_fp: usize,
+    /// The parked stack unwound with DWARF when a report needed it (`Cmd::Dump`,
+    /// see `park.rs`); empty from each park until then.
+    pub(super) unwound: Pcs,
     /// The goroutine's stack, `[lo, hi)`.
     pub(crate) lo: usize,
     pub(crate) hi: usize,
@@ -115,6 +120,7 @@ impl G {
             state: GState::Dead,
             reason: WaitReason::Sleep,
             park_fp: 0,
+            unwound: Pcs::new(),
             lo: 0,
             hi: 0,
             guarded: false,
@@ -161,15 +167,22 @@ pub(crate) struct RawPanic {
 }
 
 impl Sched {
-    /// The dump of the parked goroutine in `slot`, walked from its park site.
+    /// The dump of the parked goroutine in `slot`: its DWARF-unwound stack when
+    /// `unwind_parked` (`park.rs`) ran since it parked, else the frame-pointer walk
+    /// from its park site (complete only in code built with frame pointers).
     pub(super) fn dump(&self, slot: u32) -> RawDump {
         let g = &self.gs[slot as usize];
+        let pcs = if g.unwound.is_empty() {
+            // SAFETY: `park_fp` was taken on this goroutine's own stack `[lo, hi)`,
+            // which stays mapped while the goroutine is parked (it is not `Dead`).
+            unsafe { capture::walk(g.park_fp, g.lo, g.hi, capture::MAX_FRAMES) }
+        } else {
+            g.unwound.clone()
+        };
         RawDump {
             id: g.id,
             reason: g.reason.as_str(),
-            // SAFETY: `park_fp` was taken on this goroutine's own stack `[lo, hi)`,
-            // which stays mapped while the goroutine is parked (it is not `Dead`).
-            pcs: unsafe { capture::walk(g.park_fp, g.lo, g.hi, capture::MAX_FRAMES) },
+            pcs,
             created_loc: (g.id != 1).then_some(g.created_loc),
             created_pcs: g.created_pcs(),
         }

@@ -16,6 +16,13 @@
 //! - On resume with `Cmd::Teardown` `switch_out` unwinds the goroutine (payload
 //!   `end::Teardown`); a goroutine that blocks during teardown is unwound again, or,
 //!   when it already unwinds, left suspended (`park_during_teardown`).
+//! - **Dump protocol**: when a report needs the stacks of parked goroutines (global
+//!   deadlock, leaks), `end.rs` calls [`unwind_parked`], which resumes each
+//!   `Waiting` goroutine with `Cmd::Dump`. Its [`switch_out`] then unwinds its own
+//!   stack with DWARF into `G::unwound` ([`capture::unwind`]) and suspends again at
+//!   once: still `Waiting`, no field but `unwound` written, no decision recorded, no
+//!   user code run. The cost is paid only when a report is built, never on the park
+//!   path (which only empties `unwound`). `Sched::dump` (`g.rs`) prefers `unwound`.
 //! - [`NoSwitch`] (a depth counter) suspends scheduling points and makes parking a
 //!   clear panic: `Shared::with` closures hold references into shared memory.
 //! - Every function here derefs the scheduler pointer for a short scope; no borrow of
@@ -23,7 +30,7 @@
 
 use super::end::Teardown;
 use super::g::{GState, WaitReason, G};
-use super::run_loop::{Cmd, Switch};
+use super::run_loop::{Cmd, Coro, Switch};
 use super::strategy::Chooser;
 use super::timer::fire_next_timer;
 use super::{current_g_ptr, outside_run, sched_or_panic, sched_ptr, Sched};
@@ -35,12 +42,72 @@ use crate::capture;
 /// Must run on a goroutine of this thread's run, `g` being its record
 /// ([`current_g_ptr`]), with no `&mut Sched` alive.
 #[inline]
-unsafe fn switch_out(g: *const G, sw: Switch) {
+unsafe fn switch_out(g: *mut G, sw: Switch) {
     // SAFETY: per the contract, `g` is the running goroutine and its yielder is valid
     // for the coroutine's life.
-    let cmd = unsafe { (*(*g).yielder).suspend(sw) };
+    let mut cmd = unsafe { (*(*g).yielder).suspend(sw) };
+    while cmd == Cmd::Dump {
+        // SAFETY: per the contract (the loop resumed us for a dump; see
+        // `unwind_parked`).
+        cmd = unsafe { dump_self(g) };
+    }
     if cmd == Cmd::Teardown {
         teardown_unwind();
+    }
+}
+
+/// The goroutine's side of the dump protocol: unwind our own parked stack into
+/// `unwound`, then suspend again, changing nothing else.
+///
+/// # Safety
+/// As [`switch_out`]; `g` is parked (`Waiting`) and `unwind_parked` resumed it.
+#[cold]
+#[inline(never)]
+unsafe fn dump_self(g: *mut G) -> Cmd {
+    // SAFETY: per the contract; the loop holds no borrow of `g` while it runs us.
+    unsafe {
+        let pcs = capture::unwind(
+            (*g).lo,
+            (*g).hi,
+            capture::MAX_FRAMES + capture::INTERNAL_FRAMES,
+        );
+        (*g).unwound = pcs;
+        (*(*g).yielder).suspend(Switch::Idle)
+    }
+}
+
+/// The loop's side of the dump protocol (see the module header): every parked
+/// goroutine unwinds its stack into `G::unwound`, for `Sched::dump`. `current` and
+/// `cur_g` are set around each resume as for any resume, then restored.
+///
+/// # Safety
+/// `s` is this thread's live scheduler, used from scheduler context (no goroutine
+/// running) through the raw pointer only, with no borrow of it alive; not during
+/// teardown.
+pub(super) unsafe fn unwind_parked(s: *mut Sched) {
+    // SAFETY: per the contract; short borrows, none alive across `resume`.
+    unsafe {
+        let (cur, cur_g) = ((*s).current, (*s).cur_g);
+        for slot in 0..(*s).gs.len() {
+            let (coro, gptr) = {
+                let g = &mut (&mut *s).gs[slot];
+                if g.state != GState::Waiting {
+                    continue;
+                }
+                match g.coro.as_mut() {
+                    Some(c) if c.started() && !c.done() => (c as *mut Coro, &mut **g as *mut G),
+                    _ => continue,
+                }
+            };
+            (*s).current = slot as u32;
+            (*s).cur_g = gptr;
+            // The coroutine suspends again at once (`dump_self`); its `Switch` means
+            // nothing here.
+            let _ = (*coro).resume(Cmd::Dump);
+            (*s).cur_g = std::ptr::null_mut();
+        }
+        (*s).current = cur;
+        (*s).cur_g = cur_g;
     }
 }
 
@@ -180,6 +247,7 @@ fn park_inner(reason: WaitReason, forever: bool) {
         gr.reason = reason;
         gr.forever = forever;
         gr.park_fp = capture::frame_pointer();
+        gr.unwound.clear(); // a length store: the dump protocol fills it later
         if sr.must_stop() {
             None
         } else {

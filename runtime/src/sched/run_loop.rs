@@ -35,6 +35,9 @@ pub(crate) enum Cmd {
     Run,
     /// The run is over: unwind and finish.
     Teardown,
+    /// Still parked: unwind your stack into `G::unwound` and suspend again
+    /// (`park.rs`, "Dump protocol").
+    Dump,
 }
 
 /// What a goroutine tells the loop when suspending.
