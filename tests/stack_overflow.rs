@@ -70,6 +70,37 @@ fn overflow_child_slab() {
     });
 }
 
+/// One frame bigger than the whole stack, filled with zeros: it jumps over the red
+/// zone (which stays zero) into the memory below it. Not a recursion: the overflow
+/// is one `memset`, and the function returns before the next switch.
+#[inline(never)]
+fn zeroed_big_frame() -> u64 {
+    let buf = [0u8; 300 * 1024];
+    std::hint::black_box(&buf);
+    u64::from(buf[7])
+}
+
+#[test]
+#[ignore = "run as a child process by overflow_is_reported"]
+fn overflow_child_slab_zero_fill() {
+    if !is_child() {
+        return;
+    }
+    let _ = gosan::run(|| {
+        let hold = gosan::chan::<()>(0);
+        for _ in 0..30_000 {
+            let hold = hold.clone();
+            gosan::go(move || {
+                hold.recv();
+            });
+        }
+        let c = gosan::chan::<u64>(0);
+        let c2 = c.clone();
+        gosan::go(move || c2.send(zeroed_big_frame())); // creation site: slab zero fill
+        c.recv();
+    });
+}
+
 #[test]
 fn overflow_is_reported_with_goroutine_and_creation_site() {
     let line_of = |marker: &str| {
@@ -84,6 +115,10 @@ fn overflow_is_reported_with_goroutine_and_creation_site() {
             line_of("// creation site: guarded"),
         ),
         ("overflow_child_slab", line_of("// creation site: slab")),
+        (
+            "overflow_child_slab_zero_fill",
+            line_of("// creation site: slab zero fill"),
+        ),
     ] {
         let (code, err) = child_output(test);
         assert_eq!(code, Some(2), "{test}: {err}");

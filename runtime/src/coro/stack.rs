@@ -14,9 +14,19 @@
 //!   it maps the shared zero page, so the check costs no resident memory). The
 //!   scheduler checks them at every switch and the SIGSEGV handler checks the stack
 //!   pointer, so an overflow is reported at the next switch or fault.
-//!   Invariant: an overflow bigger than the red zone without a switch in between can
-//!   still corrupt the neighbouring slab stack; that is the price of >32k goroutines
-//!   and is documented in ARCHITECTURE.md.
+//!   A frame can jump past the red zone and write only zeros there (a large zeroed
+//!   array): so the top [`TOP_RESERVE`] bytes of every slab stack are never used by
+//!   its goroutine and hold a non-zero canary, and a slab mapping starts with a
+//!   header page whose last bytes hold one too. Every slab stack thus has a canary
+//!   directly below its red zone (its lower neighbour's, or the header's), and the
+//!   switch check compares it too: an overflow that ran through the red zone into
+//!   the neighbour is reported at the next switch, before the neighbour runs again.
+//!   Invariant: no hardware guard separates slab stacks (a guard page per stack
+//!   would cost the two mappings per stack the slabs exist to avoid), so what is
+//!   caught is an overflow that leaves a trace in the red zone, in the canary below
+//!   it, or in the stack pointer at a fault; a frame that skips the red zone *and*
+//!   the 64 canary bytes and writes only below them in the neighbour, then returns
+//!   before any switch, is not. Documented in ARCHITECTURE.md.
 //!
 //! # Pooling
 //! A fresh stack costs ~8.5 µs (mmap + mprotect); reuse costs a `Vec::pop`. Stacks of
@@ -39,6 +49,14 @@ const SLAB_STACKS: usize = 64;
 /// Canary words written at the bottom of a slab stack's red zone.
 /// Words at the top of a slab stack's red zone that must stay zero.
 const CANARY_WORDS: usize = 8;
+/// Bytes at the top of a slab stack its goroutine never uses: they hold [`CANARY`].
+pub(crate) const TOP_RESERVE: usize = 64;
+/// The word pattern of a slab canary (any non-zero pattern a zero fill or a typical
+/// pointer cannot produce).
+const CANARY: u64 = 0x90_5a_4e_ca_4a_12_7b_3d;
+/// The header page at the start of each slab mapping (its last bytes hold a canary
+/// for the slab's lowest stack).
+const SLAB_HEADER: usize = 4096;
 
 /// Guarded stacks live in the process right now (pooled ones included).
 static GUARDED_LIVE: AtomicUsize = AtomicUsize::new(0);
@@ -78,7 +96,11 @@ pub(crate) struct GoStack {
 // (hence to corosensei's STACK_ALIGNMENT).
 unsafe impl corosensei::stack::Stack for GoStack {
     fn base(&self) -> NonZeroUsize {
-        NonZeroUsize::new(self.hi).unwrap_or_else(|| fatal!("GoStack::base", "stack: null base"))
+        let top = match self.kind {
+            Kind::Guarded { .. } => self.hi,
+            Kind::Slab => self.hi - TOP_RESERVE,
+        };
+        NonZeroUsize::new(top).unwrap_or_else(|| fatal!("GoStack::base", "stack: null base"))
     }
     fn limit(&self) -> NonZeroUsize {
         NonZeroUsize::new(self.lo + GUARD_SIZE)
@@ -145,7 +167,7 @@ impl GoStack {
         let mut free = SLAB_FREE.lock().unwrap_or_else(|e| e.into_inner());
         if free.is_empty() {
             let one = STACK_SIZE + GUARD_SIZE;
-            let len = one * SLAB_STACKS;
+            let len = SLAB_HEADER + one * SLAB_STACKS;
             // SAFETY: a fresh anonymous private mapping; no existing memory is touched.
             let base = unsafe {
                 libc::mmap(
@@ -163,7 +185,17 @@ impl GoStack {
                     "out of memory for goroutine stacks (mmap failed)"
                 );
             }
-            free.extend((0..SLAB_STACKS).rev().map(|i| base as usize + i * one));
+            let first = base as usize + SLAB_HEADER;
+            // The canary under each stack's red zone: the header's top, then each
+            // stack's own top for the stack above it.
+            for i in 0..=SLAB_STACKS {
+                // SAFETY: `first + i * one` lies in the mapping made above
+                // (`SLAB_HEADER <= first - base`, `first + SLAB_STACKS * one` is its end),
+                // and the TOP_RESERVE bytes below it are the header's or stack `i-1`'s
+                // reserved top, which no goroutine uses.
+                unsafe { write_canary(first + i * one) };
+            }
+            free.extend((0..SLAB_STACKS).rev().map(|i| first + i * one));
         }
         let lo = free
             .pop()
@@ -193,19 +225,36 @@ impl GoStack {
     }
 }
 
+/// Writes the canary into the `TOP_RESERVE` bytes below `at`.
+///
+/// # Safety
+/// `[at - TOP_RESERVE, at)` is mapped, writable and used by nothing else.
+unsafe fn write_canary(at: usize) {
+    for i in 0..TOP_RESERVE / 8 {
+        // SAFETY: per the contract.
+        unsafe { std::ptr::write_volatile((at - TOP_RESERVE + 8 * i) as *mut u64, CANARY) };
+    }
+}
+
 /// Whether the slab stack starting at `lo` overflowed: `sp` (if known, else 0) is in
-/// its red zone, or a word at the top of the red zone is no longer zero.
+/// its red zone, a word at the top of the red zone is no longer zero, or the canary
+/// directly below the red zone (module docs) was overwritten.
 #[inline]
 pub(crate) fn slab_overflowed(lo: usize, sp: usize) -> bool {
     if sp != 0 && sp < lo + GUARD_SIZE {
         return true;
     }
-    (0..CANARY_WORDS).any(|i| {
+    let red = (0..CANARY_WORDS).any(|i| {
         // SAFETY: the words lie at the top of the red zone of the slab stack at `lo`,
         // which stays mapped for the life of the process.
         unsafe {
             std::ptr::read_volatile((lo + GUARD_SIZE - 8 * CANARY_WORDS + 8 * i) as *const u64) != 0
         }
+    });
+    red || (0..TOP_RESERVE / 8).any(|i| {
+        // SAFETY: below a slab stack's `lo` lies its slab's header or the stack under
+        // it, in the same mapping (`new_slab`), mapped for the life of the process.
+        unsafe { std::ptr::read_volatile((lo - TOP_RESERVE + 8 * i) as *const u64) != CANARY }
     })
 }
 
@@ -294,6 +343,28 @@ mod tests {
         assert!(s.overflowed(0));
         // SAFETY: as above (restore the zero before the slice is reused).
         unsafe { std::ptr::write_volatile(top as *mut u64, 0) };
+        assert!(!s.overflowed(0));
+        s.release();
+    }
+
+    #[test]
+    fn slab_overflow_past_the_red_zone_with_zeros_is_detected() {
+        let s = GoStack::new_slab();
+        assert!(!s.overflowed(0));
+        // The goroutine's usable top stops short of the canary it carries for the
+        // stack above it.
+        assert_eq!(s.base().get(), s.hi - TOP_RESERVE);
+        // A frame that ran through the red zone writing zeros into the memory below
+        // it (the lower neighbour's reserved top, or the slab header).
+        let below = s.lo - 8;
+        // SAFETY: the word is the reserved canary under this slab stack (same mapping).
+        let old = unsafe { std::ptr::read_volatile(below as *const u64) };
+        assert_eq!(old, CANARY);
+        // SAFETY: as above; restored below before anything else can look.
+        unsafe { std::ptr::write_volatile(below as *mut u64, 0) };
+        assert!(s.overflowed(0), "zeroed canary below the red zone");
+        // SAFETY: as above.
+        unsafe { std::ptr::write_volatile(below as *mut u64, old) };
         assert!(!s.overflowed(0));
         s.release();
     }
