@@ -1065,10 +1065,14 @@ mod tests {
                 }
             }
         }
-        assert!(
-            trees > steps / 400 && folds > steps / 400,
-            "{trees} / {folds}"
-        );
+        // The paths were taken (the normal run's 40k steps; Miri's 400 checks for UB
+        // only and may not reach a fold).
+        if !cfg!(miri) {
+            assert!(
+                trees > steps / 400 && folds > steps / 400,
+                "{trees} / {folds}"
+            );
+        }
     }
 
     #[test]
@@ -1091,6 +1095,10 @@ mod tests {
             (100_000, 1000)
         }; // Miri: slow
         let mut big: VClock = (0..n).map(|t| (Tid::new(t), 1)).collect();
+        // The first fork folds whatever delta the collection left (how long it is
+        // depends on `n`); from then on copies allocate nothing.
+        let first = big.fork_copy();
+        assert_eq!(big.delta_len(), first.delta_len());
         let nodes = live_nodes();
         let copies: Vec<VClock> = (0..k).map(|_| big.fork_copy()).collect();
         assert_eq!(live_nodes(), nodes);
