@@ -139,7 +139,7 @@ fn one(kind: usize, rng: &mut Rng) -> Result<(), String> {
                     }
                     c2.send(n);
                 });
-                while c.len() == 0 {}
+                while c.is_empty() {}
                 assert_eq!(c.recv(), Some(n));
             });
             expect(r.is_clean(), &r)
