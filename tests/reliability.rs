@@ -212,6 +212,53 @@ fn parked_goroutine_whose_local_panics_in_drop_is_reported() {
     assert!(c.stderr.contains("goroutine 2 [running]:"), "{}", c.stderr);
 }
 
+#[test]
+#[ignore = "run as a child process"]
+fn child_deadlock_then_parked_drop_panics() {
+    if !is_child() {
+        return;
+    }
+    let _ = gosan::run(|| {
+        let c = gosan::chan::<()>(0);
+        let c2 = c.clone();
+        gosan::go(move || {
+            let _b = Bomb("boom while teardown unwinds");
+            c2.recv();
+        });
+        c.recv(); // everyone asleep: a global deadlock, then teardown
+    });
+    println!("child: not reached");
+}
+
+/// The same abort after the run found a deadlock: the deadlock report comes first,
+/// then the panic during panicking (the report is not lost).
+#[test]
+fn report_is_printed_before_a_destructor_aborts_teardown() {
+    let c = child("child_deadlock_then_parked_drop_panics", &[]);
+    assert_eq!(
+        c.code,
+        Some(2),
+        "stdout:\n{}\nstderr:\n{}",
+        c.stdout,
+        c.stderr
+    );
+    let dl = c
+        .stderr
+        .find("fatal error: all goroutines are asleep - deadlock!")
+        .unwrap_or_else(|| panic!("deadlock report lost:\n{}", c.stderr));
+    assert!(
+        c.stderr.contains("goroutine 1 [chan receive]:"),
+        "{}",
+        c.stderr
+    );
+    let boom = c
+        .stderr
+        .find("boom while teardown unwinds")
+        .unwrap_or_else(|| panic!("{}", c.stderr));
+    assert!(dl < boom, "the report comes first:\n{}", c.stderr);
+    assert!(!c.stdout.contains("child: not reached"), "{}", c.stdout);
+}
+
 /// A panic payload whose own `Drop` panics.
 struct BombPayload;
 

@@ -107,9 +107,18 @@ pub(crate) fn take_panic_pcs() -> Pcs {
 fn cannot_unwind(goid: u64, why: &str) -> ! {
     let inner = LAST_PANIC_MSG.with(|m| m.try_borrow().map(|m| m.clone()).unwrap_or_default());
     let pcs = take_panic_pcs();
+    // The run's own findings first, when teardown was under way (they were taken
+    // before it started); else the run was still going and has none to lose but
+    // this one.
+    if let Some(report) = crate::run::AbortReport::text() {
+        eprint!("{report}");
+        if !report.ends_with('\n') {
+            eprintln!();
+        }
+    }
     let frames = gosan_detector::report::symbolize::symbolize(&pcs, "");
     let mut text = format!(
-        "panic: {inner}\n\tpanic: {why}\nfatal error: gosan: a destructor panicked while goroutine {goid} was unwinding; Rust cannot continue, the run's report is lost\n\ngoroutine {goid} [running]:\n"
+        "panic: {inner}\n\tpanic: {why}\nfatal error: gosan: a destructor panicked while goroutine {goid} was unwinding; Rust cannot continue\n\ngoroutine {goid} [running]:\n"
     );
     for f in &frames {
         text.push_str(&format!("{}(...)\n\t{}:{}\n", f.function, f.file, f.line));

@@ -4,12 +4,13 @@
 use crate::config::{Config, Resolved, Strategy};
 use crate::deadlock::RawInversion;
 use crate::race::{RawRace, Site};
-use crate::sched::{self, strategy::derive_seed, RawDump};
+use crate::sched::{self, strategy::derive_seed, Outcome, RawDump};
 use gosan_detector::report::symbolize::Traceback;
 use gosan_detector::report::{
     symbolize, Access, DeadlockReport, Frame, GoroutineDump, GoroutineOrigin, LivelockReport,
     LockOrderReport, PanicReport, RaceReport, Report,
 };
+use std::cell::Cell;
 use std::sync::Arc;
 
 /// Runs `f` as the main goroutine (id 1) with the default [`Config`] (and
@@ -118,9 +119,14 @@ fn run_once<F: FnOnce() + Send + 'static>(
         Ok(o) => o,
         Err(e) => panic!("gosan: {e}"),
     };
-    if let Some(e) = out.replay_error {
+    if let Some(e) = &out.replay_error {
         panic!("gosan: {e}");
     }
+    (to_report(&out, r, seed, strategy), out.steps)
+}
+
+/// The report of a run's findings (symbolized now).
+fn to_report(out: &Outcome, r: &Resolved, seed: u64, strategy: &Strategy) -> Report {
     let strip = r.strip_path_prefix.as_str();
     let all = r.debug.traceback_all;
     let dump = |d: &RawDump, m| to_dump(d, strip, if all { Traceback::All } else { m });
@@ -158,7 +164,7 @@ fn run_once<F: FnOnce() + Send + 'static>(
                 .collect(),
         })
     };
-    let report = Report {
+    Report {
         races: out.races.iter().map(|r| to_race(r, strip)).collect(),
         deadlock,
         leaks: out
@@ -181,20 +187,57 @@ fn run_once<F: FnOnce() + Send + 'static>(
             .map(|inv| to_lock_order(inv, strip))
             .collect(),
         seed,
-        schedule: out.schedule,
+        schedule: out.schedule.clone(),
         strategy: match strategy {
             Strategy::Replay(_) => "random".to_string(),
             s => s.spelling(),
         },
-        notes: out.notes,
+        notes: out.notes.clone(),
         livelock: out.livelock.as_ref().map(|(reason, gs)| LivelockReport {
             reason: reason.clone(),
             steps: out.steps,
             virtual_nanos: out.virtual_nanos,
             goroutines: gs.iter().map(|d| dump(d, Traceback::User)).collect(),
         }),
-    };
-    (report, out.steps)
+    }
+}
+
+thread_local! {
+    /// The findings of the run whose teardown is under way on this thread, for
+    /// [`AbortReport::text`].
+    static ABORT: Cell<Option<(*const Outcome, *const Resolved, *const Strategy)>> =
+        const { Cell::new(None) };
+}
+
+/// Keeps a run's findings reachable while teardown unwinds its goroutines: a
+/// destructor that panics during that unwind aborts the process (Rust cannot unwind
+/// twice), and the panic hook prints the report from here first instead of losing it.
+pub(crate) struct AbortReport;
+
+impl AbortReport {
+    /// Arms the report for this thread until the guard drops; the borrows outlive it.
+    pub(crate) fn arm(out: &Outcome, r: &Resolved, strategy: &Strategy) -> AbortReport {
+        ABORT.with(|a| a.set(Some((out, r, strategy))));
+        AbortReport
+    }
+
+    /// The report text of the run being torn down on this thread, when it has a
+    /// finding. `#[inline(never)]`: called on a goroutine's stack (see
+    /// `sched::current_g_ptr` on thread-locals across switches).
+    #[inline(never)]
+    pub(crate) fn text() -> Option<String> {
+        let (out, r, strategy) = ABORT.with(Cell::get)?;
+        // SAFETY: set by `arm` from borrows that outlive its guard, cleared by the
+        // guard's drop; this thread is inside that window (teardown runs within it).
+        let report = unsafe { to_report(&*out, &*r, (*r).seed, &*strategy) };
+        (!report.is_clean() || !report.notes.is_empty()).then(|| report.to_string())
+    }
+}
+
+impl Drop for AbortReport {
+    fn drop(&mut self) {
+        ABORT.with(|a| a.set(None));
+    }
 }
 
 /// A site's frames: its stack, the innermost frame's line corrected to the exact

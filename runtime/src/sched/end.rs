@@ -344,12 +344,12 @@ pub(crate) fn record_fatal(msg: &str) {
     sr.end();
 }
 
-/// The loop returned: record the leaks the after-main bound still proves, then tear
-/// the run down.
+/// The loop returned: record the livelock dumps and the leaks the after-main bound
+/// still proves (`run_loop.rs` then takes the findings and calls [`teardown`]).
 ///
 /// # Safety
 /// As [`idle`]; called once, after `run_loop` returned.
-pub(super) unsafe fn finish(s: *mut Sched) {
+pub(super) unsafe fn record_end(s: *mut Sched) {
     // SAFETY: per the contract; short borrows.
     unsafe {
         (*s).check_step_bound();
@@ -359,8 +359,6 @@ pub(super) unsafe fn finish(s: *mut Sched) {
         (*s).record_livelock();
         (*s).record_bounded_leaks();
     }
-    // SAFETY: per the contract.
-    unsafe { teardown(s) };
 }
 
 /// Unwinds every unfinished goroutine so its destructors run and its stack returns
@@ -368,7 +366,7 @@ pub(super) unsafe fn finish(s: *mut Sched) {
 ///
 /// # Safety
 /// As [`idle`].
-unsafe fn teardown(s: *mut Sched) {
+pub(super) unsafe fn teardown(s: *mut Sched) {
     // SAFETY: per the contract.
     unsafe {
         (*s).tearing_down = true;

@@ -151,6 +151,7 @@ impl G {
 }
 
 /// A goroutine's dump before symbolization.
+#[derive(Clone)]
 pub(crate) struct RawDump {
     pub(crate) id: u64,
     pub(crate) reason: &'static str,
@@ -160,6 +161,7 @@ pub(crate) struct RawDump {
 }
 
 /// A panic or fatal error before symbolization.
+#[derive(Clone)]
 pub(crate) struct RawPanic {
     pub(crate) message: String,
     pub(crate) fatal: bool,

@@ -52,7 +52,7 @@ pub(crate) use park::{current, park, park_forever, ready, yield_now, GRef};
 pub use park::{sched_point, NoSwitch};
 pub(crate) use race_ctx::{detecting, with_race};
 pub use run_loop::go;
-pub(crate) use run_loop::{go_from_timer, run_main};
+pub(crate) use run_loop::{go_from_timer, run_main, Outcome};
 pub(crate) use timer::{arm_timer, now_nanos, sleep_nanos};
 
 use crate::config::{Resolved, Strategy};

@@ -235,35 +235,58 @@ pub(crate) fn run_main<F: FnOnce() + Send + 'static>(
         (*s).main_slot = main_slot;
         (*s).runq.clear();
         run_loop(s, main_slot);
-        super::end::finish(s);
+        super::end::record_end(s);
+    }
+    // The findings are taken before teardown: a destructor that panics while teardown
+    // unwinds a goroutine aborts the process (Rust cannot unwind twice), and the
+    // panic hook then prints the report from these (`run::AbortReport`).
+    // SAFETY: as above; no other reference to `sched` is alive here.
+    let mut out = take_outcome(unsafe { &mut *s });
+    {
+        let _abort = crate::run::AbortReport::arm(&out, cfg, strategy);
+        // SAFETY: as above.
+        unsafe { super::end::teardown(s) };
     }
     drop(watch);
     drop(guard);
+    // What teardown added: a panic in a destructor it ran (when nothing panicked
+    // first: `sched.panic` keeps the first), notes (abandoned goroutines, later
+    // panics).
     let sched = *sched;
-    Ok(Outcome {
-        livelock: sched.livelock.map(|r| (r, sched.livelock_dumps)),
+    out.panic = sched.panic;
+    out.notes.extend(sched.notes);
+    Ok(out)
+}
+
+/// Moves the run's findings out of `sched` (its state after `record_end`).
+fn take_outcome(sched: &mut Sched) -> Outcome {
+    let race_stopped = sched.race_stopped.take();
+    Outcome {
+        livelock: sched
+            .livelock
+            .take()
+            .map(|r| (r, std::mem::take(&mut sched.livelock_dumps))),
         virtual_nanos: sched.now,
-        panic: sched.panic,
-        deadlock: sched.deadlock,
-        leaks: sched.leaks,
+        panic: sched.panic.clone(),
+        deadlock: std::mem::take(&mut sched.deadlock),
+        leaks: std::mem::take(&mut sched.leaks),
         schedule: sched.record.encode(),
         steps: sched.steps,
-        replay_error: sched.replay_error,
-        races: match (sched.race, &sched.race_stopped) {
-            (Some(r), _) => r.races,
+        replay_error: sched.replay_error.take(),
+        races: match (sched.race.as_mut(), race_stopped.as_ref()) {
+            (Some(r), _) => std::mem::take(&mut r.races),
             (None, Some((races, _))) => races.clone(),
             (None, None) => Vec::new(),
         },
-        partial: sched.partial,
-        leak_why: sched.leak_why,
-        lock_order: sched.lockdep.inversions,
-        notes: sched
-            .race_stopped
+        partial: std::mem::take(&mut sched.partial),
+        leak_why: std::mem::take(&mut sched.leak_why),
+        lock_order: std::mem::take(&mut sched.lockdep.inversions),
+        notes: race_stopped
             .map(|(_, why)| why)
             .into_iter()
-            .chain(sched.notes)
+            .chain(std::mem::take(&mut sched.notes))
             .collect(),
-    })
+    }
 }
 
 /// # Safety
