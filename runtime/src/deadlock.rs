@@ -55,6 +55,35 @@
 
 use crate::capture::Pcs;
 use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasherDefault;
+
+/// Hasher for the small integer keys here (goroutine and lock ids): one multiply
+/// (Fibonacci hashing); SipHash was a fifth of a lock's cost.
+#[derive(Default)]
+pub(crate) struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+}
+
+pub(crate) type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
+pub(crate) type IdSet<K> = HashSet<K, BuildHasherDefault<IdHasher>>;
 use std::panic::Location;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -105,8 +134,12 @@ struct LockInfo {
 struct Held {
     lock: u32,
     mode: Mode,
-    pcs: Pcs,
+    /// Its acquisition stack: an index into `LockDep::stacks` (`NO_STACK`: none).
+    stack: u32,
 }
+
+/// `Held::stack` of an acquisition whose stack was not taken.
+const NO_STACK: u32 = u32::MAX;
 
 struct Edge {
     /// Where the first lock was acquired, and where the second one then was.
@@ -153,14 +186,19 @@ pub(crate) struct LockDep {
     locks: Vec<LockInfo>,
     /// Indexed by lock id (ids are dense: numbered at first lock).
     holders: Vec<smallvec::SmallVec<[(u64, Mode); 2]>>,
-    held: HashMap<u64, Vec<Held>>,
-    waiting: HashMap<u64, Wait>,
-    edges: HashMap<(u32, u32), Edge>,
-    adj: HashMap<u32, Vec<u32>>,
+    /// The locks each goroutine holds (inline: most hold a few, no allocation).
+    held: IdMap<u64, smallvec::SmallVec<[Held; 2]>>,
+    /// Acquisition stacks of held locks, reused through `free_stacks` (a held lock
+    /// names its stack by index, so the maps move 12 bytes, not a stack).
+    stacks: Vec<Pcs>,
+    free_stacks: Vec<u32>,
+    waiting: IdMap<u64, Wait>,
+    edges: IdMap<(u32, u32), Edge>,
+    adj: IdMap<u32, Vec<u32>>,
     reported: HashSet<Vec<u32>>,
     pub(crate) inversions: Vec<RawInversion>,
     /// Goroutines already reported in a partial deadlock.
-    pub(crate) deadlocked: HashSet<u64>,
+    pub(crate) deadlocked: IdSet<u64>,
 }
 
 impl LockDep {
@@ -171,19 +209,36 @@ impl LockDep {
             order,
             locks: Vec::new(),
             holders: Vec::new(),
-            held: HashMap::new(),
-            waiting: HashMap::new(),
-            edges: HashMap::new(),
-            adj: HashMap::new(),
+            held: IdMap::default(),
+            stacks: Vec::new(),
+            free_stacks: Vec::new(),
+            waiting: IdMap::default(),
+            edges: IdMap::default(),
+            adj: IdMap::default(),
             reported: HashSet::new(),
             inversions: Vec::new(),
-            deadlocked: HashSet::new(),
+            deadlocked: IdSet::default(),
         }
     }
 
     /// Whether acquisitions need their stacks (lock-order detection is on).
     pub(crate) fn wants_stacks(&self) -> bool {
         self.order
+    }
+
+    /// Goroutine `g` finished: its entry in `held` goes (kept while it lived even
+    /// when empty, so a lock/unlock pair costs no map insert and remove). Locks it
+    /// still holds keep it as their holder.
+    pub(crate) fn goroutine_exited(&mut self, g: u64) {
+        if self.held.get(&g).is_some_and(|h| h.is_empty()) {
+            self.held.remove(&g);
+        }
+    }
+
+    /// Whether `g`, about to block on a lock, may add order edges (it holds a lock
+    /// and lock order is on): only then is its stack worth taking.
+    pub(crate) fn blocking_needs_stack(&self, g: u64) -> bool {
+        self.order && self.held.get(&g).is_some_and(|h| !h.is_empty())
     }
 
     fn id(&mut self, tag: &mut LockTag) -> u32 {
@@ -226,7 +281,7 @@ impl LockDep {
         self.held.entry(g).or_default().push(Held {
             lock,
             mode: Mode::Announced,
-            pcs: Pcs::new(),
+            stack: NO_STACK,
         });
     }
 
@@ -255,6 +310,16 @@ impl LockDep {
     /// The closed set of deadlocked goroutines containing `g` (module docs), or
     /// `None` when one of them may still proceed.
     pub(crate) fn closed_set(&self, g: u64) -> Option<Vec<(u64, Wait)>> {
+        // Fast path (no allocation): a holder of `g`'s lock that is not itself
+        // waiting for a lock can still release it.
+        let w = *self.waiting.get(&g)?;
+        let hs = &self.holders[w.lock as usize];
+        if hs
+            .iter()
+            .any(|&(h, m)| !(h == g && m == Mode::Announced) && !self.waiting.contains_key(&h))
+        {
+            return None;
+        }
         let mut seen: HashSet<u64> = HashSet::new();
         let mut out = Vec::new();
         let mut work = vec![g];
@@ -315,10 +380,19 @@ impl LockDep {
         if self.order && !try_ {
             found = self.order_edges(lock, g, mode, &pcs);
         }
+        let stack = if pcs.is_empty() {
+            NO_STACK
+        } else if let Some(i) = self.free_stacks.pop() {
+            self.stacks[i as usize] = pcs;
+            i
+        } else {
+            self.stacks.push(pcs);
+            (self.stacks.len() - 1) as u32
+        };
         self.held
             .entry(g)
             .or_default()
-            .push(Held { lock, mode, pcs });
+            .push(Held { lock, mode, stack });
         found
     }
 
@@ -331,7 +405,13 @@ impl LockDep {
         let firsts: Vec<(u32, Mode, Pcs)> = held
             .iter()
             .filter(|h| h.lock != lock)
-            .map(|h| (h.lock, h.mode, h.pcs.clone()))
+            .map(|h| {
+                let pcs = match h.stack {
+                    NO_STACK => Pcs::new(),
+                    i => self.stacks[i as usize].clone(),
+                };
+                (h.lock, h.mode, pcs)
+            })
             .collect();
         let mut found = false;
         for (a, am, apcs) in firsts {
@@ -428,10 +508,10 @@ impl LockDep {
         if let Some(o) = owner {
             if let Some(held) = self.held.get_mut(&o) {
                 if let Some(i) = held.iter().rposition(|h| h.lock == lock && matches(h.mode)) {
-                    held.remove(i);
-                }
-                if held.is_empty() {
-                    self.held.remove(&o);
+                    let h = held.remove(i);
+                    if h.stack != NO_STACK {
+                        self.free_stacks.push(h.stack);
+                    }
                 }
             }
         }
@@ -479,7 +559,11 @@ pub(crate) fn on_blocking(tag: &mut LockTag, reason: crate::sched::WaitReason) {
         crate::sched::WaitReason::RwMutexRLock => Mode::Read,
         _ => Mode::Write,
     };
-    let pcs = partial::acquisition_pcs();
+    let pcs = if partial::lockdep(|ld, g| ld.blocking_needs_stack(g)).unwrap_or(false) {
+        partial::acquisition_pcs()
+    } else {
+        Pcs::new()
+    };
     let found = partial::lockdep(|ld, g| {
         ld.blocking(tag, g, w, mode, pcs);
         ld.closed_set(g).map(|set| (set, g))

@@ -372,6 +372,7 @@ unsafe fn finished(s: *mut Sched, slot: u32) -> Option<u32> {
     if let Some(r) = sr.race.as_deref_mut() {
         r.goroutine_finished(g.tid, g.id);
     }
+    sr.lockdep.goroutine_exited(g.id);
     let coro = g
         .coro
         .take()
