@@ -2,8 +2,14 @@
 //! sequence), and the operations on it (`sleep`, arming, firing).
 //!
 //! Deterministic mode never reads a real clock: `now` moves only when the scheduler
-//! fires a timer (every goroutine blocked, or every runnable one spinning), so a test
-//! with a 10-minute timeout ends at once and identically every run. Entries of a
+//! fires a timer, so a test with a 10-minute timeout ends at once and identically
+//! every run. A timer fires when every goroutine is blocked (`idle`), when every
+//! runnable one spins (`yield_now`), and — time competing with work — at scheduling
+//! points of a running goroutine ([`timer_point`]): when the steps taken since `now`
+//! last moved, at [`WORK_QUANTUM_NANOS`] each, cover its deadline (Go's starvation
+//! guarantee: a due timer fires although goroutines are always runnable), or when the
+//! strategy races it (`timer_race`, a recorded choice). Firing always moves `now` to
+//! the timer's deadline, never past it: time stays monotonic and deterministic. Entries of a
 //! stopped or reset timer stay in the heap and are skipped when popped (their
 //! generation no longer matches), like Go's lazily deleted timers.
 //!
@@ -11,8 +17,9 @@
 //! `Sched::now`, `timers` and `timer_seq` are written only here. Entries are added by
 //! the running goroutine (`sleep_nanos`, `arm_timer`) and fired by
 //! [`fire_next_timer`], from scheduler context (`end.rs` `idle`: nobody runnable) or
-//! from a spinning goroutine (`park.rs` `yield_now`) — never from a goroutine that is
-//! parking. A firing either readies a sleeper directly or calls [`Fire::fire`], which
+//! from a running goroutine at a scheduling point (`park.rs`: `yield_now`,
+//! `sched_point` through [`timer_point`]) — never from a goroutine that is parking.
+//! `work_base` is reset whenever a timer fires. A firing either readies a sleeper directly or calls [`Fire::fire`], which
 //! may ready goroutines, send on or close channels and spawn goroutines, but never
 //! parks. Each time `now` moves, `end.rs` checks the after-main time bound.
 
@@ -138,6 +145,7 @@ pub(super) unsafe fn fire_next_timer(s: *mut Sched) -> bool {
         if e.when > sr.now {
             sr.now = e.when;
         }
+        sr.work_base = sr.steps;
         sr.time_advanced();
         e
     };
@@ -148,6 +156,7 @@ pub(super) unsafe fn fire_next_timer(s: *mut Sched) -> bool {
             let g = &mut sr.gs[slot as usize];
             if g.id == id && g.state == GState::Waiting {
                 g.state = GState::Runnable;
+                g.since = sr.decisions;
                 sr.runq.push_back(slot);
             }
         }
@@ -160,6 +169,40 @@ pub(super) unsafe fn fire_next_timer(s: *mut Sched) -> bool {
         }
     }
     true
+}
+
+/// Virtual time one scheduling step of work stands for, to make pending timers due
+/// while goroutines keep running (see [`timer_point`]): roughly a channel operation.
+pub(crate) const WORK_QUANTUM_NANOS: u64 = 100;
+
+/// `timer_race` (a probability) as a threshold on a uniform 64-bit draw.
+pub(super) fn race_threshold(p: f64) -> u64 {
+    // `as` saturates: 1.0 gives u64::MAX.
+    (p.clamp(0.0, 1.0) * 18_446_744_073_709_551_616.0) as u64
+}
+
+/// A scheduling point of the running goroutine (not parking) while the heap is not
+/// empty: the earliest live timer fires now when the work done since virtual time
+/// last moved (`WORK_QUANTUM_NANOS` per step) covers its deadline — so every timer
+/// fires within `(deadline - now) / WORK_QUANTUM_NANOS` steps even while goroutines
+/// are always runnable, under every strategy — or else when the strategy races it
+/// (`Choice::TimerRace`, recorded). Whether it fired.
+///
+/// # Safety
+/// As [`fire_next_timer`], from a goroutine that is not parking.
+pub(super) unsafe fn timer_point(s: *mut Sched) -> bool {
+    // SAFETY: per the contract; the borrow ends before firing.
+    let fire = unsafe {
+        let sr = &mut *s;
+        if !sr.timer_pending() {
+            return false;
+        }
+        let when = sr.timers.peek().map_or(u64::MAX, |e| e.when);
+        let work = (sr.steps - sr.work_base).saturating_mul(WORK_QUANTUM_NANOS);
+        when <= sr.now.saturating_add(work) || sr.choice(super::decide::Choice::TimerRace, 2) == 1
+    };
+    // SAFETY: per the contract.
+    fire && unsafe { fire_next_timer(s) }
 }
 
 /// Virtual nanoseconds since the run started.
