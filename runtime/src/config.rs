@@ -148,13 +148,12 @@ pub struct Config {
     pub(crate) stream_races: bool,
 }
 
-/// Default of [`Config::timer_race`]: 1/64. Small enough that a pending timeout
-/// rarely fires ahead of the work it guards (a `sleep`-based program still runs its
-/// usual course, and a timer firing early only ever makes a run shorter), large
-/// enough that the timeout-wins interleaving of a program with a handful of
-/// scheduling points while its timer is pending turns up within a few hundred
-/// schedules (`check`).
-pub const DEFAULT_TIMER_RACE: f64 = 1.0 / 64.0;
+/// Default of [`Config::timer_race`]: 1/16. Per timer, not per step: a run sees a
+/// given timeout win against runnable work with a chance of at most 1/16 however
+/// long the work (a program with a timeout mostly runs its usual course; `sleep`s are
+/// never raced), while `check` tries the timeout-wins interleaving in about one
+/// schedule in 20, so it turns up within a few hundred schedules.
+pub const DEFAULT_TIMER_RACE: f64 = 1.0 / 16.0;
 
 /// Default of [`Config::watchdog`].
 pub const DEFAULT_WATCHDOG: std::time::Duration = std::time::Duration::from_secs(60);
@@ -259,12 +258,15 @@ impl Config {
         self
     }
 
-    /// Probability, at each scheduling point while a timer is pending, that virtual
-    /// time jumps to the next deadline right there and the timer fires although
-    /// goroutines are still runnable (`timer_race=P`, `0.0 ..= 1.0`, default
-    /// [`DEFAULT_TIMER_RACE`]): a timeout may win against the work it guards, as on
-    /// a slow machine. Applies to the Random and PCT strategies; RoundRobin never
-    /// races; a replayed schedule repeats the recorded choices. Independently, time
+    /// Probability that a timer armed by a goroutine (`after`, `Timer`, `Ticker`,
+    /// `after_func`, a context deadline; never a `sleep`) is a *racing* timer
+    /// (`timer_race=P`, `0.0 ..= 1.0`, default [`DEFAULT_TIMER_RACE`]): while it is
+    /// the earliest pending timer, each scheduling point of a running goroutine fires
+    /// it with probability 1/2 — virtual time jumps to its deadline although
+    /// goroutines are still runnable, so a timeout may win against the work it
+    /// guards, as on a slow machine. Applies to the Random and PCT strategies;
+    /// RoundRobin never races; a replayed schedule repeats the recorded choices
+    /// (`0` only stops new ones being drawn). Independently, time
     /// passes with work: a pending timer fires at the latest once its deadline is
     /// covered by the scheduling steps taken since time last moved, 100 ns each
     /// (Go's timer starvation guarantee). A value outside `0.0 ..= 1.0` makes

@@ -7,8 +7,8 @@
 //! and identically every run. A timer fires when every goroutine is blocked, when
 //! only spinners run, when the work done since time last moved covers its deadline
 //! (100 ns of virtual time per scheduling step: a due timer fires even while
-//! goroutines are always runnable, as Go guarantees), or when the strategy races it
-//! against runnable work (`timer_race`, a recorded scheduling choice; see
+//! goroutines are always runnable, as Go guarantees), or, for a racing timer, while
+//! goroutines are still runnable (`timer_race`: recorded scheduling choices; see
 //! `sched/timer.rs`).
 //! [`sleep`] parks with wait reason `sleep`; it creates no happens-before edge.
 //!
@@ -296,11 +296,11 @@ impl Core {
 
     /// Arms a firing at `when` (a new generation). Returns what the caller must drop
     /// after releasing the lock.
-    fn arm(&self, st: &mut Armed, when: u64) -> Option<Arc<Core>> {
+    fn arm(&self, st: &mut Armed, when: u64, by_goroutine: bool) -> Option<Arc<Core>> {
         st.gen += 1;
         st.when = Some(when);
         let target: Weak<dyn Fire> = self.me.clone();
-        sched::arm_timer(when, target, st.gen);
+        sched::arm_timer(when, target, st.gen, by_goroutine);
         match self.kind {
             Kind::Func { .. } => st.keep.replace(
                 self.me
@@ -315,7 +315,7 @@ impl Core {
     /// arming happens-before the firing.
     fn arm_by_goroutine(&self, st: &mut Armed, when: u64) -> Option<Arc<Core>> {
         race::release_merge(&mut st.clock);
-        self.arm(st, when)
+        self.arm(st, when, true)
     }
 
     /// Cancels the pending firing; whether there was one, and what to drop unlocked.
@@ -424,7 +424,7 @@ impl Fire for Core {
                 };
                 match Core::next_tick(&st, when, now) {
                     Some(next) => {
-                        self.arm(&mut st, next);
+                        self.arm(&mut st, next, false);
                     }
                     None => st.when = None, // dormant past the end of the clock
                 }

@@ -17,7 +17,8 @@
 //!   queued goroutine with the oldest `G::since` runs; `since` is set here when a
 //!   goroutine gets the CPU, and where it becomes runnable); PCT decides as Random
 //!   past `PCT_FAIR_TAIL` decisions. Bounds: `strategy.rs`.
-//! - Every other choice (select arm, blocked-select queue order, timer race) goes
+//! - Every other choice (select arm, blocked-select queue order, timer arming and
+//!   racing) goes
 //!   through [`Sched::choice`], the one helper that knows the number of alternatives
 //!   and records the value.
 //!
@@ -227,9 +228,13 @@ pub(crate) enum Choice {
     /// A blocked `select!` queues its arms in a random order (Go's `lockorder`): the
     /// position, among the arms not queued yet, of the next one (uniform).
     SelectOrder,
-    /// Whether the earliest pending timer fires now although goroutines are
-    /// runnable: 1 = fire (probability `timer_race` under Random and PCT, never
-    /// under RoundRobin), 0 = work goes on. Always 2 alternatives.
+    /// Whether a timer a goroutine arms is a racing timer: 1 = racing
+    /// (probability `timer_race` under Random and PCT, never under RoundRobin).
+    /// Always 2 alternatives.
+    TimerArm,
+    /// Whether a racing timer, the earliest pending one, fires now although
+    /// goroutines are runnable: 1 = fire (probability 1/2 under Random and PCT,
+    /// never under RoundRobin), 0 = work goes on. Always 2 alternatives.
     TimerRace,
 }
 
@@ -238,6 +243,7 @@ impl Choice {
         match self {
             Choice::SelectArm => "a select with several ready arms",
             Choice::SelectOrder => "the queue order of a blocked select",
+            Choice::TimerArm => "a timer-arming choice",
             Choice::TimerRace => "a timer-race choice",
         }
     }
@@ -268,8 +274,8 @@ impl Sched {
                     }
                 }
             }
-            Chooser::RoundRobin if kind == Choice::TimerRace => 0,
-            _ if kind == Choice::TimerRace => (self.rng.next_u64() < self.timer_race) as usize,
+            Chooser::RoundRobin if matches!(kind, Choice::TimerArm | Choice::TimerRace) => 0,
+            _ if kind == Choice::TimerArm => (self.rng.next_u64() < self.timer_race) as usize,
             _ => self.rng.below(n),
         };
         self.record.push(i as u64);

@@ -22,14 +22,16 @@
 //! goroutine it waits for gets to run.
 //!
 //! # Other decisions
-//! Besides "which goroutine runs", three choices are recorded through one helper,
+//! Besides "which goroutine runs", four choices are recorded through one helper,
 //! `Sched::choice` in `decide.rs`, each with its number of alternatives (an explorer
 //! can enumerate them there): the ready arm a `select!` takes (uniform), the order in
 //! which a blocked `select!` queues its arms (uniform, one position at a time: Go's
 //! random `lockorder`, so a partner that could complete several arms completes each
-//! with equal chance), and whether a pending timer fires now although goroutines
-//! are runnable (`timer_race=P`: probability P under Random and PCT, never under
-//! RoundRobin). In the schedule string they are values like the others.
+//! with equal chance), whether a timer a goroutine arms is a *racing* timer
+//! (`timer_race=P`: probability P), and whether a racing timer that is the earliest
+//! pending one fires now although goroutines are runnable (probability 1/2). Both
+//! timer choices are never taken under RoundRobin. In the schedule string they are
+//! values like the others.
 //!
 //! # Fairness bounds
 //! Every strategy lets every runnable goroutine run within a bound:

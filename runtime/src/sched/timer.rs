@@ -7,8 +7,8 @@
 //! runnable one spins (`yield_now`), and — time competing with work — at scheduling
 //! points of a running goroutine ([`timer_point`]): when the steps taken since `now`
 //! last moved, at [`WORK_QUANTUM_NANOS`] each, cover its deadline (Go's starvation
-//! guarantee: a due timer fires although goroutines are always runnable), or when the
-//! strategy races it (`timer_race`, a recorded choice). Firing always moves `now` to
+//! guarantee: a due timer fires although goroutines are always runnable), or when it
+//! is a racing timer (`timer_race`, recorded choices; see [`arm_timer`]). Firing always moves `now` to
 //! the timer's deadline, never past it: time stays monotonic and deterministic. Entries of a
 //! stopped or reset timer stay in the heap and are skipped when popped (their
 //! generation no longer matches), like Go's lazily deleted timers.
@@ -74,6 +74,9 @@ pub(super) struct Entry {
     pub(super) when: u64,
     pub(super) seq: u64,
     pub(super) action: Action,
+    /// A racing timer (`timer_race`): while it is the earliest pending timer, a
+    /// running goroutine's scheduling point may fire it ([`timer_point`]).
+    pub(super) race: bool,
 }
 
 impl Entry {
@@ -105,12 +108,13 @@ impl Ord for Entry {
 }
 
 impl Sched {
-    fn add_timer(&mut self, when: u64, action: Action) {
+    fn add_timer(&mut self, when: u64, action: Action, race: bool) {
         self.timer_seq += 1;
         self.timers.push(Entry {
             when,
             seq: self.timer_seq,
             action,
+            race,
         });
     }
 
@@ -163,7 +167,15 @@ pub(super) unsafe fn fire_next_timer(s: *mut Sched) -> bool {
         Action::Fire(w, gen) => {
             if let Some(t) = w.upgrade() {
                 if t.live(gen) {
+                    // A firing is scheduler context even when a running goroutine's
+                    // scheduling point fires it: no goroutine is its actor (an
+                    // `after_func` goroutine is not created by the one running, and
+                    // the race detector must see no edge from it).
+                    // SAFETY: as above; plain field writes.
+                    let cur = unsafe { std::mem::replace(&mut (*s).cur_g, std::ptr::null_mut()) };
                     t.fire(gen); // takes its own short borrows of Sched
+                                 // SAFETY: as above.
+                    unsafe { (*s).cur_g = cur };
                 }
             }
         }
@@ -185,8 +197,9 @@ pub(super) fn race_threshold(p: f64) -> u64 {
 /// empty: the earliest live timer fires now when the work done since virtual time
 /// last moved (`WORK_QUANTUM_NANOS` per step) covers its deadline — so every timer
 /// fires within `(deadline - now) / WORK_QUANTUM_NANOS` steps even while goroutines
-/// are always runnable, under every strategy — or else when the strategy races it
-/// (`Choice::TimerRace`, recorded). Whether it fired.
+/// are always runnable, under every strategy — or else, when it is a racing timer
+/// (`arm_timer`), with probability 1/2 (`Choice::TimerRace`, recorded): the work it
+/// guards ran late. Whether it fired.
 ///
 /// # Safety
 /// As [`fire_next_timer`], from a goroutine that is not parking.
@@ -197,9 +210,15 @@ pub(super) unsafe fn timer_point(s: *mut Sched) -> bool {
         if !sr.timer_pending() {
             return false;
         }
-        let when = sr.timers.peek().map_or(u64::MAX, |e| e.when);
+        let (when, race) = sr
+            .timers
+            .peek()
+            .map_or((u64::MAX, false), |e| (e.when, e.race));
         let work = (sr.steps - sr.work_base).saturating_mul(WORK_QUANTUM_NANOS);
-        when <= sr.now.saturating_add(work) || sr.choice(super::decide::Choice::TimerRace, 2) == 1
+        // Only a racing timer races (never a `sleep`: it ends once the others are
+        // blocked or their work covers it; programs use it to let others get ahead).
+        when <= sr.now.saturating_add(work)
+            || (race && sr.choice(super::decide::Choice::TimerRace, 2) == 1)
     };
     // SAFETY: per the contract.
     fire && unsafe { fire_next_timer(s) }
@@ -223,14 +242,24 @@ pub(crate) fn sleep_nanos(nanos: u64) {
     unsafe {
         let sr = &mut *s;
         let when = sr.now.saturating_add(nanos);
-        sr.add_timer(when, Action::Wake(g.slot, g.id));
+        sr.add_timer(when, Action::Wake(g.slot, g.id), false);
     }
     park(WaitReason::Sleep);
 }
 
-/// Arms a user-visible timer entry firing at virtual time `when`.
-pub(crate) fn arm_timer(when: u64, target: Weak<dyn Fire>, gen: u64) {
+/// Arms a user-visible timer entry firing at virtual time `when`. Armed by a running
+/// goroutine (`by_goroutine`: not a ticker re-arming itself, not a deadline moving
+/// onto its channel), it is a racing timer with probability `timer_race`
+/// (`Choice::TimerArm`, recorded).
+pub(crate) fn arm_timer(when: u64, target: Weak<dyn Fire>, gen: u64, by_goroutine: bool) {
     let s = sched_or_panic("a timer");
     // SAFETY: this thread's run; short exclusive access.
-    unsafe { (*s).add_timer(when, Action::Fire(target, gen)) };
+    unsafe {
+        let sr = &mut *s;
+        let race = by_goroutine
+            && !sr.cur_g.is_null()
+            && !sr.tearing_down
+            && sr.choice(super::decide::Choice::TimerArm, 2) == 1;
+        sr.add_timer(when, Action::Fire(target, gen), race)
+    };
 }
