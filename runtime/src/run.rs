@@ -7,8 +7,7 @@ use crate::race::{RawRace, Site};
 use crate::sched::{self, strategy::derive_seed, RawDump};
 use gosan_detector::report::{
     symbolize, Access, DeadlockReport, Frame, GoroutineDump, GoroutineOrigin, LivelockReport,
-    LockOrderReport,
-    PanicReport, RaceReport, Report,
+    LockOrderReport, PanicReport, RaceReport, Report,
 };
 use std::sync::Arc;
 
