@@ -16,6 +16,9 @@
 //! - On resume with `Cmd::Teardown` `switch_out` unwinds the goroutine (payload
 //!   `end::Teardown`); a goroutine that blocks during teardown is unwound again, or,
 //!   when it already unwinds, left suspended (`park_during_teardown`).
+//! - At a scheduling point with timers pending, `timer.rs`'s `timer_point` may fire
+//!   the earliest one first (work covered its deadline, or a racing timer): the
+//!   goroutine is not parking, so the firing may ready anyone.
 //! - [`NoSwitch`] (a depth counter) suspends scheduling points and makes parking a
 //!   clear panic: `Shared::with` closures hold references into shared memory.
 //! - Every function here derefs the scheduler pointer for a short scope; no borrow of
