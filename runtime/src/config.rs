@@ -142,10 +142,18 @@ pub struct Config {
     pub(crate) max_steps: Option<u64>,
     pub(crate) max_time: Option<std::time::Duration>,
     pub(crate) watchdog: Option<std::time::Duration>,
+    pub(crate) timer_race: Option<f64>,
     /// Set by `#[gosan::main]`/`#[gosan::test]` (they print reports): print each race
     /// on stderr when it is found, as Go does. Not an option.
     pub(crate) stream_races: bool,
 }
+
+/// Default of [`Config::timer_race`]: 1/16. Per timer, not per step: a run sees a
+/// given timeout win against runnable work with a chance of at most 1/16 however
+/// long the work (a program with a timeout mostly runs its usual course; `sleep`s are
+/// never raced), while `check` tries the timeout-wins interleaving in about one
+/// schedule in 20, so it turns up within a few hundred schedules.
+pub const DEFAULT_TIMER_RACE: f64 = 1.0 / 16.0;
 
 /// Default of [`Config::watchdog`].
 pub const DEFAULT_WATCHDOG: std::time::Duration = std::time::Duration::from_secs(60);
@@ -250,6 +258,24 @@ impl Config {
         self
     }
 
+    /// Probability that a timer armed by a goroutine (`after`, `Timer`, `Ticker`,
+    /// `after_func`, a context deadline; never a `sleep`) is a *racing* timer
+    /// (`timer_race=P`, `0.0 ..= 1.0`, default 1/16): while it is
+    /// the earliest pending timer, each scheduling point of a running goroutine fires
+    /// it with probability 1/2 — virtual time jumps to its deadline although
+    /// goroutines are still runnable, so a timeout may win against the work it
+    /// guards, as on a slow machine. Applies to the Random and PCT strategies;
+    /// RoundRobin never races; a replayed schedule repeats the recorded choices
+    /// (`0` only stops new ones being drawn). Independently, time
+    /// passes with work: a pending timer fires at the latest once its deadline is
+    /// covered by the scheduling steps taken since time last moved, 100 ns each
+    /// (Go's timer starvation guarantee). A value outside `0.0 ..= 1.0` makes
+    /// [`Config::resolve`] return an [`OptionError`] for `timer_race`.
+    pub fn timer_race(mut self, p: f64) -> Self {
+        self.timer_race = Some(p);
+        self
+    }
+
     /// Run only shard `k` of `n` (1-based) of `check`'s iterations: iteration `i`
     /// (0-based) runs when `i % n == k - 1`, so `n` processes with `k = 1..=n` split
     /// the schedules between them. No effect on `run`/`run_with`.
@@ -289,6 +315,9 @@ impl Config {
         }
         if let Some(d) = self.max_time {
             check_max_time(SRC, d, &format!("{d:?}"))?;
+        }
+        if let Some(p) = self.timer_race {
+            check_timer_race(SRC, p, &p.to_string())?;
         }
         if let Some(st) = &self.strategy {
             // The builder's strategy, checked by the parser's rules (bounds).
@@ -366,6 +395,10 @@ impl Config {
                 .or(env.max_time)
                 .unwrap_or(DEFAULT_MAX_TIME)
                 .as_nanos() as u64,
+            timer_race: self
+                .timer_race
+                .or(env.timer_race)
+                .unwrap_or(DEFAULT_TIMER_RACE),
         })
     }
 }
@@ -410,6 +443,8 @@ pub struct Resolved {
     pub max_time_nanos: u64,
     /// See [`Config::watchdog`] (zero: off).
     pub watchdog: std::time::Duration,
+    /// See [`Config::timer_race`].
+    pub timer_race: f64,
     /// Races are printed on stderr when found (`#[gosan::main]`, `#[gosan::test]`
     /// with text output to stderr).
     pub stream_races: bool,
@@ -513,6 +548,18 @@ fn check_max_time(
     Ok(())
 }
 
+fn check_timer_race(source: &'static str, p: f64, v: &str) -> Result<(), OptionError> {
+    if !(0.0..=1.0).contains(&p) {
+        return Err(bad(
+            source,
+            "timer_race",
+            v,
+            "expected a probability 0.0 ..= 1.0",
+        ));
+    }
+    Ok(())
+}
+
 /// `race=1` needs the detector compiled in (cargo feature `race`, default on).
 fn check_race(source: &'static str, on: bool, v: &str) -> Result<(), OptionError> {
     if on && !crate::race::ENABLED {
@@ -529,7 +576,7 @@ fn check_race(source: &'static str, on: bool, v: &str) -> Result<(), OptionError
 
 const KNOWN: &str = "exitcode, halt_on_error, log_path, strip_path_prefix, history_size, seed, \
                      strategy, procs, race, leak_check, detect_lock_order, partial_deadlock, format, trace, \
-                     shard, max_steps, max_time, watchdog";
+                     shard, max_steps, max_time, watchdog, timer_race";
 
 /// Parses `GOSAN_OPTIONS` text: space-separated `key=value` pairs.
 ///
@@ -623,6 +670,13 @@ pub fn parse_options(text: &str, source: &'static str) -> Result<Config, OptionE
                 let d = std::time::Duration::from_secs(secs.min(u64::MAX / 2));
                 check_max_time(source, d, v)?;
                 c.max_time = Some(d)
+            }
+            "timer_race" => {
+                let p = v
+                    .parse::<f64>()
+                    .map_err(|_| bad(source, key, v, "expected a probability 0.0 ..= 1.0"))?;
+                check_timer_race(source, p, v)?;
+                c.timer_race = Some(p)
             }
             "shard" => {
                 let parsed = v
@@ -726,6 +780,27 @@ mod tests {
         assert_eq!(c.detect_lock_order, Some(true));
         assert_eq!(c.format, Some(Format::Json));
         assert_eq!(c.shard, Some((2, 8)));
+    }
+
+    #[test]
+    fn timer_race_parses_and_rejects_what_is_not_a_probability() {
+        let c = parse_options("timer_race=0.25", "GOSAN_OPTIONS").unwrap();
+        assert_eq!(c.timer_race, Some(0.25));
+        assert_eq!(
+            parse_options("timer_race=0", "GOSAN_OPTIONS")
+                .unwrap()
+                .timer_race,
+            Some(0.0)
+        );
+        for v in ["1.5", "-0.1", "NaN", "inf", "x", ""] {
+            let e = parse_options(&format!("timer_race={v}"), "GOSAN_OPTIONS").unwrap_err();
+            assert_eq!(e.key, "timer_race", "{v}");
+            assert!(e.to_string().contains("expected a probability"), "{e}");
+        }
+        let e = Config::new().timer_race(2.0).resolve().unwrap_err();
+        assert_eq!((e.source, e.key.as_str()), ("Config", "timer_race"));
+        let r = Config::new().timer_race(0.5).resolve().unwrap();
+        assert_eq!(r.timer_race, 0.5);
     }
 
     #[test]

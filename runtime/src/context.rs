@@ -380,7 +380,7 @@ impl CtxState {
                 orphan.st.lock().keep = Some(orphan.clone());
                 let target: Weak<OrphanDeadline> = Arc::downgrade(&orphan);
                 let target: Weak<dyn Fire> = target;
-                sched::arm_timer(d.as_nanos(), target, 0);
+                sched::arm_timer(d.as_nanos(), target, 0, false);
             }
         }
     }
@@ -436,7 +436,7 @@ pub fn with_deadline(parent: &Context, deadline: Instant) -> (Context, CancelFun
             race::release_merge(&mut m.arm);
             let target: Weak<CtxState> = Arc::downgrade(&s);
             let target: Weak<dyn Fire> = target;
-            sched::arm_timer(deadline.as_nanos(), target, 0);
+            sched::arm_timer(deadline.as_nanos(), target, 0, true);
         }
     }
     pair(s)

@@ -316,7 +316,7 @@ impl LockDep {
         let hs = &self.holders[w.lock as usize];
         if hs
             .iter()
-            .any(|&(h, m)| !(h == g && m == Mode::Announced) && !self.waiting.contains_key(&h))
+            .any(|&(h, m)| !(self.waiting.contains_key(&h) || h == g && m == Mode::Announced))
         {
             return None;
         }

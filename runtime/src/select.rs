@@ -8,6 +8,9 @@
 //! 3. None ready: with a `default` arm, that runs (a yield); otherwise the goroutine
 //!    enqueues one [`Waiter`] per non-nil arm, all sharing one [`SelectSync`], and
 //!    parks (`select`; `select (no cases)` when every arm is nil or there is none).
+//!    The waiters are queued in a random order (recorded choices, Go's
+//!    `lockorder`), so when one partner could complete several arms (two arms on one
+//!    channel) each gets its chance.
 //! 4. The first partner to dequeue one of those waiters claims the select (sets
 //!    `done`, records the case); the others become stale and are skipped. On waking,
 //!    the goroutine removes its remaining waiters and collects the fired arm's result.
@@ -288,7 +291,7 @@ pub fn select(arms: &mut [&mut dyn SelectArm], has_default: bool) {
         }
     }
     if !ready.is_empty() {
-        let k = sched::choose(ready.len());
+        let k = sched::choose(sched::Choice::SelectArm, ready.len());
         arms[ready[k]].complete();
         return;
     }
@@ -306,10 +309,17 @@ pub fn select(arms: &mut [&mut dyn SelectArm], has_default: bool) {
     let sync = SelectSync::new();
     // Armed before the first enqueue: an enqueue that panics leaves no waiter behind.
     let mut guard = Unqueue { arms, armed: true };
-    for (i, a) in guard.arms.iter_mut().enumerate() {
-        if !a.is_nil() {
-            a.enqueue(&sync, i);
-        }
+    // Queued in a random order, as Go's `lockorder`: when one partner could complete
+    // several arms (two arms on one channel), which one it completes is a recorded
+    // choice, uniform under Random.
+    let mut order: smallvec::SmallVec<[usize; 8]> = (0..guard.arms.len())
+        .filter(|&i| !guard.arms[i].is_nil())
+        .collect();
+    for k in 0..order.len() {
+        let j = k + sched::choose(sched::Choice::SelectOrder, order.len() - k);
+        order.swap(k, j);
+        let i = order[k];
+        guard.arms[i].enqueue(&sync, i);
     }
     // A select is blocked forever only if every arm is (issue 11).
     if guard.arms.iter().all(|a| a.orphaned()) {

@@ -3,8 +3,13 @@
 //!
 //! # Clock
 //! [`Instant`] is virtual nanoseconds since the run started (`sched::now_nanos`). Time
-//! moves only when the scheduler fires a timer (every goroutine blocked, or only
-//! spinners running), so a 10-minute timeout ends at once and identically every run.
+//! moves only when the scheduler fires a timer, so a 10-minute timeout ends at once
+//! and identically every run. A timer fires when every goroutine is blocked, when
+//! only spinners run, when the work done since time last moved covers its deadline
+//! (100 ns of virtual time per scheduling step: a due timer fires even while
+//! goroutines are always runnable, as Go guarantees), or, for a racing timer, while
+//! goroutines are still runnable (`timer_race`: recorded scheduling choices; see
+//! `sched/timer.rs`).
 //! [`sleep`] parks with wait reason `sleep`; it creates no happens-before edge.
 //!
 //! # Timers
@@ -25,8 +30,10 @@
 //! - A ticker re-arms itself on the period grid at every tick; a tick finding the
 //!   channel full is dropped (Go). After `FUTILE_TICKS` dropped ticks in a row it backs
 //!   off exponentially along the grid, so a ticker nobody reads cannot spin the
-//!   scheduler forever; past the end of the clock it goes dormant. A dropped `Ticker`
-//!   stops, even when a clone of its channel lives on.
+//!   scheduler forever; past the end of the clock it goes dormant. A `Ticker` dropped
+//!   while its channel is still held elsewhere keeps ticking (Go 1.23: the ticker is
+//!   collected only once neither it nor its channel is reachable), which is what
+//!   [`tick`] returns; it stops once the channel is gone too (`live` cuts the cycle).
 //! - [`after_func`] starts `f` on a new goroutine (created at the `after_func` call). The
 //!   heap is weak, so while pending its core keeps itself alive (`Armed::keep`); the
 //!   cycle is cut when it fires or stops.
@@ -289,11 +296,11 @@ impl Core {
 
     /// Arms a firing at `when` (a new generation). Returns what the caller must drop
     /// after releasing the lock.
-    fn arm(&self, st: &mut Armed, when: u64) -> Option<Arc<Core>> {
+    fn arm(&self, st: &mut Armed, when: u64, by_goroutine: bool) -> Option<Arc<Core>> {
         st.gen += 1;
         st.when = Some(when);
         let target: Weak<dyn Fire> = self.me.clone();
-        sched::arm_timer(when, target, st.gen);
+        sched::arm_timer(when, target, st.gen, by_goroutine);
         match self.kind {
             Kind::Func { .. } => st.keep.replace(
                 self.me
@@ -308,7 +315,7 @@ impl Core {
     /// arming happens-before the firing.
     fn arm_by_goroutine(&self, st: &mut Armed, when: u64) -> Option<Arc<Core>> {
         race::release_merge(&mut st.clock);
-        self.arm(st, when)
+        self.arm(st, when, true)
     }
 
     /// Cancels the pending firing; whether there was one, and what to drop unlocked.
@@ -417,7 +424,7 @@ impl Fire for Core {
                 };
                 match Core::next_tick(&st, when, now) {
                     Some(next) => {
-                        self.arm(&mut st, next);
+                        self.arm(&mut st, next, false);
                     }
                     None => st.when = None, // dormant past the end of the clock
                 }
@@ -444,7 +451,7 @@ pub struct Timer {
     core: TimerHandle,
 }
 
-/// A `Timer`'s core. On drop, a pending firing whose channel is still held elsewhere
+/// A `Timer`'s or `Ticker`'s core. On drop, a pending firing whose channel is still held elsewhere
 /// keeps its core alive until it fires (as `after` does): nobody can stop it any
 /// more, and whoever holds the channel still gets the value, as in Go.
 struct TimerHandle(Arc<Core>);
@@ -530,11 +537,27 @@ pub fn after_func<F: Fn() + Send + Sync + 'static>(d: Duration, f: F) -> Timer {
 }
 
 /// Go's `*time.Ticker`: the virtual time on `c` every period; ticks are dropped while
-/// the reader is slow (capacity 1). Dropping the ticker stops it.
+/// the reader is slow (capacity 1). Dropping the ticker while a clone of `c` is still
+/// held elsewhere keeps it ticking (Go 1.23); once neither is held it stops.
 pub struct Ticker {
-    /// Receives the tick times.
+    /// Receives the tick times. Declared before `core` so that it is dropped first
+    /// (see `TimerHandle`).
     pub c: RecvChan<Instant>,
-    core: Arc<Core>,
+    core: TimerHandle,
+}
+
+/// Go's `time.Tick`: the channel of a ticker with period `d` that nobody can stop; it
+/// ticks while the channel is held (Go 1.23) and stops once it is dropped. A zero `d`
+/// gives the nil channel, as Go's `Tick` returns nil for `d <= 0`.
+#[track_caller]
+pub fn tick(d: Duration) -> RecvChan<Instant> {
+    require_run("gosan::time::tick");
+    if d.is_zero() {
+        sched::sched_point();
+        return RecvChan::nil();
+    }
+    let t = Ticker::new(d);
+    t.c.clone()
 }
 
 impl Ticker {
@@ -562,14 +585,14 @@ impl Ticker {
         }
         Ticker {
             c: c.receiver(),
-            core,
+            core: TimerHandle(core),
         }
     }
 
     /// Turns the ticker off; no tick from before the call is received after it.
     pub fn stop(&self) {
         sched::sched_point();
-        self.core.stop();
+        self.core.0.stop();
     }
 
     /// Stops the ticker and restarts it with period `d`; the next tick comes `d` from
@@ -583,13 +606,13 @@ impl Ticker {
             panic!("non-positive interval for Ticker.Reset");
         }
         sched::sched_point();
-        self.core.reset(d, nanos_of(d));
+        self.core.0.reset(d, nanos_of(d));
     }
 }
 
 impl fmt::Debug for Ticker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let st = self.core.st.lock();
+        let st = self.core.0.st.lock();
         f.debug_struct("Ticker")
             .field("period", &Duration::from_nanos(st.period))
             .field("next", &st.when.map(Instant::from_nanos))

@@ -179,7 +179,14 @@ pub(super) unsafe fn drain(s: *mut Sched, wait: bool) -> bool {
     sr.blocking_pending -= got.len();
     let any = !got.is_empty();
     for g in got {
-        ready(g);
+        // Only a goroutine parked in `blocking` is woken: when the helper finished
+        // before its caller parked, the caller never parked for it, and the
+        // completion must not wake that goroutine from a later, unrelated park (a
+        // `sleep` returning early).
+        let gr = &sr.gs[g.slot as usize];
+        if gr.id == g.id && gr.reason == WaitReason::Syscall {
+            ready(g);
+        }
     }
     any
 }

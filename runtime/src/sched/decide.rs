@@ -13,10 +13,18 @@
 //!   it back. A replay that no longer fits records `replay_error` and ends the run.
 //! - Only PCT changes priorities (`G::prio`): at its change points here, on yields
 //!   in `park.rs`.
+//! - Fairness: Random and PCT make every `FAIR_EVERY`-th decision a fair pick (the
+//!   queued goroutine with the oldest `G::since` runs; `since` is set here when a
+//!   goroutine gets the CPU, and where it becomes runnable); PCT decides as Random
+//!   past `PCT_FAIR_TAIL` decisions. Bounds: `strategy.rs`.
+//! - Every other choice (select arm, blocked-select queue order, timer arming and
+//!   racing) goes
+//!   through [`Sched::choice`], the one helper that knows the number of alternatives
+//!   and records the value.
 //!
 //! [`Record`]: super::strategy::Record
 
-use super::strategy::Chooser;
+use super::strategy::{Chooser, PCT_FAIR_TAIL};
 use super::{sched_ptr, Sched};
 
 impl Sched {
@@ -34,6 +42,9 @@ impl Sched {
         if len == 0 {
             return cur;
         }
+        if self.decisions >= self.fair_at && (cur.is_some() || len > 1) {
+            return Some(self.decide_fair(cur));
+        }
         match cur {
             None if len == 1 => self.runq.pop_front(),
             Some(c) if matches!(self.chooser, Chooser::Random) => {
@@ -43,7 +54,9 @@ impl Sched {
                     Some(q) => std::mem::replace(q, c),
                     None => c,
                 };
-                self.record.push(self.gs[pick as usize].id);
+                let g = &mut self.gs[pick as usize];
+                g.since = self.decisions;
+                self.record.push(g.id);
                 Some(pick)
             }
             None if matches!(self.chooser, Chooser::Random) => {
@@ -53,7 +66,9 @@ impl Sched {
                     .runq
                     .swap_remove_back(idx)
                     .unwrap_or_else(|| fatal!("Sched::decide", "index in range"));
-                self.record.push(self.gs[pick as usize].id);
+                let g = &mut self.gs[pick as usize];
+                g.since = self.decisions;
+                self.record.push(g.id);
                 Some(pick)
             }
             _ => Some(self.decide_slow(cur)),
@@ -89,7 +104,38 @@ impl Sched {
                     .unwrap_or_else(|| fatal!("Sched::decide", "index in range")),
             }
         };
-        self.record.push(self.gs[pick as usize].id);
+        let g = &mut self.gs[pick as usize];
+        g.since = self.decisions;
+        self.record.push(g.id);
+        pick
+    }
+
+    /// A fair pick (Random and PCT, every `FAIR_EVERY` decisions): the queued
+    /// goroutine that has waited longest since it last ran or became runnable runs
+    /// (ties: queue order). `cur` just ran, so it is never the oldest. At least two
+    /// candidates.
+    #[cold]
+    #[inline(never)]
+    fn decide_fair(&mut self, cur: Option<u32>) -> u32 {
+        self.decisions += 1;
+        self.fair_at = self.decisions + super::strategy::FAIR_EVERY;
+        let idx = self
+            .runq
+            .iter()
+            .enumerate()
+            .min_by_key(|&(i, &s)| (self.gs[s as usize].since, i))
+            .map(|(i, _)| i)
+            .unwrap_or_else(|| fatal!("Sched::decide_fair", "runq is not empty"));
+        let pick = match cur {
+            Some(c) => std::mem::replace(&mut self.runq[idx], c),
+            None => self
+                .runq
+                .swap_remove_back(idx)
+                .unwrap_or_else(|| fatal!("Sched::decide_fair", "index in range")),
+        };
+        let g = &mut self.gs[pick as usize];
+        g.since = self.decisions;
+        self.record.push(g.id);
         pick
     }
 
@@ -99,6 +145,10 @@ impl Sched {
         match &mut self.chooser {
             Chooser::Random => self.rng.below(self.runq.len() + cur.is_some() as usize),
             Chooser::RoundRobin => 0,
+            // Past its priority prefix PCT is a fair random tail.
+            Chooser::Pct { .. } if self.decisions > PCT_FAIR_TAIL => {
+                self.rng.below(self.runq.len() + cur.is_some() as usize)
+            }
             Chooser::Pct {
                 change_points,
                 next_low,
@@ -170,8 +220,72 @@ impl Sched {
     }
 }
 
-/// A recorded uniform choice in `0..n` (select's arm choice). `n >= 1`.
-pub(crate) fn choose(n: usize) -> usize {
+/// What a recorded choice other than "who runs next" decides ([`Sched::choice`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Choice {
+    /// Which of a `select!`'s ready arms completes (uniform).
+    SelectArm,
+    /// A blocked `select!` queues its arms in a random order (Go's `lockorder`): the
+    /// position, among the arms not queued yet, of the next one (uniform).
+    SelectOrder,
+    /// Whether a timer a goroutine arms is a racing timer: 1 = racing
+    /// (probability `timer_race` under Random and PCT, never under RoundRobin).
+    /// Always 2 alternatives.
+    TimerArm,
+    /// Whether a racing timer, the earliest pending one, fires now although
+    /// goroutines are runnable: 1 = fire (probability 1/2 under Random and PCT,
+    /// never under RoundRobin), 0 = work goes on. Always 2 alternatives.
+    TimerRace,
+}
+
+impl Choice {
+    fn what(self) -> &'static str {
+        match self {
+            Choice::SelectArm => "a select with several ready arms",
+            Choice::SelectOrder => "the queue order of a blocked select",
+            Choice::TimerArm => "a timer-arming choice",
+            Choice::TimerRace => "a timer-race choice",
+        }
+    }
+}
+
+impl Sched {
+    /// The one recording helper for every choice but "who runs next": a value in
+    /// `0..n` (`n` alternatives), drawn by the strategy (or read back under Replay)
+    /// and appended to the record. `n <= 1` is no choice: 0, nothing recorded.
+    pub(super) fn choice(&mut self, kind: Choice, n: usize) -> usize {
+        if n <= 1 {
+            return 0;
+        }
+        let i = match &mut self.chooser {
+            Chooser::Replay(cursor) => {
+                let v = cursor.next_value();
+                match v {
+                    Some(v) if (v as usize) < n => v as usize,
+                    _ => {
+                        if self.replay_error.is_none() {
+                            self.replay_error = Some(format!(
+                                "strategy=replay: the schedule diverged at {} ({n} alternatives; recorded: {v:?}); the program or its inputs changed since the schedule was recorded",
+                                kind.what()
+                            ));
+                        }
+                        self.end();
+                        0
+                    }
+                }
+            }
+            Chooser::RoundRobin if matches!(kind, Choice::TimerArm | Choice::TimerRace) => 0,
+            _ if kind == Choice::TimerArm => (self.rng.next_u64() < self.timer_race) as usize,
+            _ => self.rng.below(n),
+        };
+        self.record.push(i as u64);
+        i
+    }
+}
+
+/// A recorded choice in `0..n` of kind `kind` from a goroutine (select), through
+/// [`Sched::choice`]. `n >= 1`; outside a run, 0.
+pub(crate) fn choose(kind: Choice, n: usize) -> usize {
     if n <= 1 {
         return 0;
     }
@@ -180,25 +294,5 @@ pub(crate) fn choose(n: usize) -> usize {
         return 0;
     }
     // SAFETY: this thread's run; short exclusive access.
-    let sr = unsafe { &mut *s };
-    let i = match &mut sr.chooser {
-        Chooser::Replay(cursor) => {
-            let v = cursor.next_value();
-            match v {
-                Some(v) if (v as usize) < n => v as usize,
-                _ => {
-                    if sr.replay_error.is_none() {
-                        sr.replay_error = Some(format!(
-                            "strategy=replay: the schedule diverged at a select with {n} ready arms (recorded: {v:?}); the program or its inputs changed since the schedule was recorded"
-                        ));
-                    }
-                    sr.end();
-                    0
-                }
-            }
-        }
-        _ => sr.rng.below(n),
-    };
-    sr.record.push(i as u64);
-    i
+    unsafe { (*s).choice(kind, n) }
 }

@@ -103,6 +103,9 @@ pub(crate) struct G {
     pub(super) created_pcs: [usize; CREATED_FRAMES],
     pub(super) created_len: u8,
     pub(super) prio: i64,
+    /// `Sched::decisions` when it last got the CPU or became runnable: the fair
+    /// pick (`decide.rs`) runs the queued goroutine with the oldest mark.
+    pub(super) since: u64,
     /// Parked where nothing can ever wake it (nil channel, `select {}`).
     pub(super) forever: bool,
 }
@@ -129,6 +132,7 @@ impl G {
             created_pcs: [0; CREATED_FRAMES],
             created_len: 0,
             prio: 0,
+            since: 0,
             forever: false,
         }
     }

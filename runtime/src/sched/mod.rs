@@ -45,7 +45,7 @@ pub(crate) mod timer;
 mod watchdog;
 
 pub use blocking::blocking;
-pub(crate) use decide::choose;
+pub(crate) use decide::{choose, Choice};
 pub(crate) use end::{record_fatal, Teardown};
 pub(crate) use g::{overflow_info, RawDump, RawPanic, WaitReason, G};
 pub(crate) use park::{current, park, park_forever, ready, yield_now, GRef};
@@ -70,11 +70,11 @@ const NONE: u32 = u32::MAX;
 ///   (spawn, resume, finish) and teardown in `end.rs`; `G` fields as `g.rs` says.
 /// - `runq`: pushed by whoever makes a goroutine runnable (`spawn`, `ready`, a
 ///   sleeper's timer), popped by `decide`; cleared at teardown.
-/// - `rng`, `chooser`, `record`, `decisions`, `replay_error`: `decide.rs` (and PCT's
-///   yield demotion in `park.rs`).
+/// - `rng`, `chooser`, `record`, `decisions`, `fair_at`, `replay_error`: `decide.rs`
+///   (and PCT's yield demotion in `park.rs`).
 /// - `steps`, `spin_streak`, `no_switch`: `park.rs` (the loop also resets
 ///   `spin_streak`).
-/// - `now`, `timers`, `timer_seq`: `timer.rs`.
+/// - `now`, `timers`, `timer_seq`, `timer_race`, `work_base`: `timer.rs`.
 /// - `stop_at`, `main_*`, `tearing_down`, `panic`, `deadlock`, `leaks`: `end.rs`.
 /// - `race`, `race_stopped`: `race_ctx.rs` (and `spawn`/`finish` for goroutine
 ///   creation and exit events).
@@ -98,6 +98,14 @@ pub(crate) struct Sched {
     record: Record,
     steps: u64,
     decisions: u64,
+    /// The next decision that is a fair pick (`decide.rs`; `u64::MAX`: never, for
+    /// strategies that need none).
+    fair_at: u64,
+    /// `timer_race` as a threshold on a 64-bit draw (`timer.rs`).
+    timer_race: u64,
+    /// `steps` when virtual time last moved: the work done since then, at
+    /// `timer::WORK_QUANTUM_NANOS` per step, makes pending timers due (`timer.rs`).
+    work_base: u64,
     now: u64,
     timers: BinaryHeap<Entry>,
     timer_seq: u64,
@@ -214,6 +222,12 @@ impl Sched {
             record: Record::default(),
             steps: 0,
             decisions: 0,
+            fair_at: match strategy {
+                Strategy::Random | Strategy::Pct { .. } => strategy::FAIR_EVERY,
+                Strategy::RoundRobin | Strategy::Replay(_) => u64::MAX,
+            },
+            timer_race: timer::race_threshold(cfg.timer_race),
+            work_base: 0,
             now: 0,
             timers: BinaryHeap::new(),
             timer_seq: 0,

@@ -23,6 +23,9 @@
 //!   once: still `Waiting`, no field but `unwound` written, no decision recorded, no
 //!   user code run. The cost is paid only when a report is built, never on the park
 //!   path (which only empties `unwound`). `Sched::dump` (`g.rs`) prefers `unwound`.
+//! - At a scheduling point with timers pending, `timer.rs`'s `timer_point` may fire
+//!   the earliest one first (work covered its deadline, or a racing timer): the
+//!   goroutine is not parking, so the firing may ready anyone.
 //! - [`NoSwitch`] (a depth counter) suspends scheduling points and makes parking a
 //!   clear panic: `Shared::with` closures hold references into shared memory.
 //! - Every function here derefs the scheduler pointer for a short scope; no borrow of
@@ -32,7 +35,7 @@ use super::end::Teardown;
 use super::g::{GState, WaitReason, G};
 use super::run_loop::{Cmd, Coro, Switch};
 use super::strategy::Chooser;
-use super::timer::fire_next_timer;
+use super::timer::{fire_next_timer, timer_point};
 use super::{current_g_ptr, outside_run, sched_or_panic, sched_ptr, Sched};
 use crate::capture;
 
@@ -132,10 +135,10 @@ pub fn sched_point() {
             // pinned closure: no switch
             return;
         }
-        if sr.runq.is_empty() && !sr.must_stop() {
+        if sr.runq.is_empty() && sr.timers.is_empty() && !sr.must_stop() {
             sr.steps += 1;
             sr.tick();
-            return; // nobody else can run: nothing to decide
+            return; // nobody else can run and no timer is pending: nothing to decide
         }
         sched_point_in(s)
     }
@@ -145,8 +148,8 @@ pub fn sched_point() {
 /// `s` is this thread's run and we are on one of its goroutines.
 #[inline(never)]
 unsafe fn sched_point_in(s: *mut Sched) {
-    // SAFETY: per the contract; the borrow ends before any switch.
-    let (g, sw) = unsafe {
+    // SAFETY: per the contract; the borrow ends before firing a timer.
+    let g = unsafe {
         let sr = &mut *s;
         sr.steps += 1;
         sr.tick();
@@ -154,15 +157,28 @@ unsafe fn sched_point_in(s: *mut Sched) {
         // Where it stands, for a livelock dump if the run stops while it is
         // runnable.
         (*g).park_fp = capture::frame_pointer();
+        g
+    };
+    // A pending timer competes with the work (`timer.rs`): it may fire here. We
+    // are not parking, so its action may ready anyone.
+    // SAFETY: per the contract; no borrow of Sched is alive.
+    unsafe {
+        if !(*s).timers.is_empty() && !(*s).must_stop() {
+            timer_point(s);
+        }
+    }
+    // SAFETY: per the contract; the borrow ends before any switch.
+    let sw = unsafe {
+        let sr = &mut *s;
         if sr.must_stop() {
-            (g, Switch::Idle)
+            Switch::Idle
         } else {
             let cur = sr.current;
             match sr.decide(Some(cur)) {
                 Some(pick) if pick != cur => {
                     // `g` is `cur`'s record (the loop set both before resuming it).
                     (*g).state = GState::Runnable;
-                    (g, Switch::To(pick))
+                    Switch::To(pick)
                 }
                 _ => return,
             }
@@ -368,6 +384,7 @@ pub(crate) fn ready(g: GRef) {
         let gr = &mut sr.gs[g.slot as usize];
         if gr.id == g.id && gr.state == GState::Waiting {
             gr.state = GState::Runnable;
+            gr.since = sr.decisions;
             sr.runq.push_back(g.slot);
             sr.spin_streak = 0; // progress: somebody woke up
         }

@@ -105,6 +105,7 @@ impl Sched {
             None => 0,
         };
         g.prio = prio;
+        g.since = self.decisions;
         g.forever = false;
         if let Some(r) = self.race.as_deref_mut() {
             let pcs = g.created_pcs();

@@ -20,8 +20,49 @@
 //! `[1, 2^20]` instead: every scale of run length gets its share. A yield (gosched,
 //! `select!` default, failed `try_*`) drops the yielder to the lowest priority so the
 //! goroutine it waits for gets to run.
+//!
+//! # Other decisions
+//! Besides "which goroutine runs", four choices are recorded through one helper,
+//! `Sched::choice` in `decide.rs`, each with its number of alternatives (an explorer
+//! can enumerate them there): the ready arm a `select!` takes (uniform), the order in
+//! which a blocked `select!` queues its arms (uniform, one position at a time: Go's
+//! random `lockorder`, so a partner that could complete several arms completes each
+//! with equal chance), whether a timer a goroutine arms is a *racing* timer
+//! (`timer_race=P`: probability P), and whether a racing timer that is the earliest
+//! pending one fires now although goroutines are runnable (probability 1/2). Both
+//! timer choices are never taken under RoundRobin. In the schedule string they are
+//! values like the others.
+//!
+//! # Fairness bounds
+//! Every strategy lets every runnable goroutine run within a bound:
+//! - RoundRobin: strict FIFO handover; a runnable goroutine runs within `n`
+//!   decisions (`n` runnable goroutines).
+//! - Random and PCT: every [`FAIR_EVERY`]-th decision is a *fair pick*: the queued
+//!   goroutine that has waited longest since it last ran (or became runnable) runs.
+//!   So a goroutine runnable for `FAIR_EVERY * n` decisions has run. Random is fair
+//!   in expectation anyway; the fair pick makes it a hard bound. PCT keeps its
+//!   priorities for the first [`PCT_FAIR_TAIL`] decisions (past its last possible
+//!   change point) and then decides as Random (Coyote's fair PCT: a priority prefix,
+//!   a fair random tail), so a program that terminates under a fair scheduler also
+//!   terminates under PCT in time proportional to its work.
+//! - Replay follows the record.
+//! - Timers: a pending timer fires at the latest once the scheduling steps taken
+//!   since virtual time last moved cover its deadline at `WORK_QUANTUM_NANOS`
+//!   (100 ns) each (`timer.rs`), under every strategy, Replay included (it is a
+//!   function of the step count): Go's guarantee that a due timer fires even while
+//!   goroutines are always runnable.
+//!
+//! At the run's `max_steps` a run still going is a livelock finding naming the
+//! goroutines still running and runnable, with their stacks (`end.rs`).
 
 use crate::config::Strategy;
+
+/// Every this many decisions, Random and PCT make a fair pick (see the module docs).
+pub(crate) const FAIR_EVERY: u64 = 256;
+
+/// Decisions after which PCT decides as Random (past its last change point, which
+/// is drawn from `[1, 2^20]`).
+pub(crate) const PCT_FAIR_TAIL: u64 = 1 << 21;
 
 /// SplitMix64 (Steele, Lea, Flood, OOPSLA 2014): tiny, seedable, good enough here.
 #[derive(Debug, Clone)]
