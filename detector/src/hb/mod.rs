@@ -29,7 +29,8 @@
 //! - [`thread`]: per-goroutine clocks and the slot-reuse rule;
 //! - [`sync`]: [`SyncClock`], release / release-merge / acquire;
 //! - [`access`]: the per-location [`Cell`] and the FastTrack read/write rules;
-//! - [`shadow`]: byte-precise shadow memory over a word-keyed map; objects that keep
+//! - [`shadow`]: byte-precise shadow memory over a word-keyed map ([`table`]: the
+//!   direct-mapped default, a radix table over the address bits); objects that keep
 //!   their own shadow (the runtime's `Shared`, `RaceCell`) hold an inline [`Cell`]
 //!   instead and use [`Engine::cell_access`] (same rules, no lookup, and the shadow
 //!   moves and dies with the object).
@@ -57,13 +58,15 @@ pub mod access;
 pub mod clock;
 pub mod shadow;
 pub mod sync;
+pub mod table;
 pub mod thread;
 pub mod tree;
 
 pub use access::{AccessKind, Cell, Race};
 pub use clock::{Epoch, Tid, Time, VClock};
-pub use shadow::{CellMap, HashCellMap, Shadow, WordCell};
+pub use shadow::{CellMap, CellMapGet, HashCellMap, Shadow, WordCell};
 pub use sync::SyncClock;
+pub use table::TableCellMap;
 pub use thread::{ThreadState, Threads};
 pub use tree::live_nodes;
 
@@ -149,6 +152,19 @@ impl Engine {
     ) -> Result<(), Race> {
         self.shadow
             .write(self.threads.get_mut(tid), addr, size, site, atomic)
+    }
+
+    /// FastTrack's same-epoch check for an access of `kind` by `tid` to `addr..addr +
+    /// size`, changing nothing: `true` when [`read`](Self::read) /
+    /// [`write`](Self::write) would change nothing and find no race (so the caller
+    /// may skip the access and its site); see [`Shadow::same_epoch`]. `false` for a
+    /// slot with no running goroutine.
+    #[inline(always)]
+    pub fn same_epoch(&self, tid: Tid, addr: u64, size: u64, kind: AccessKind) -> bool {
+        match self.threads.try_get(tid) {
+            Some(t) => self.shadow.same_epoch(addr, size, kind, t.epoch()),
+            None => false,
+        }
     }
 
     /// `tid` read the byte range `addr..addr + len` (plain; e.g. a `memcpy` source).
