@@ -76,16 +76,30 @@ pub use tree::live_nodes;
 /// Single-threaded (`&mut self`): the deterministic scheduler runs one goroutine at a
 /// time. Each method panics if given a slot with no running goroutine (an internal
 /// bug of the caller).
+///
+/// Generic over the shadow's [`CellMap`] (default: the direct-mapped
+/// [`TableCellMap`]) so that the same trace can be run over two maps and the verdicts
+/// compared (`tests/shadow_maps.rs`).
 #[derive(Debug, Default)]
-pub struct Engine {
+pub struct Engine<M: CellMap = TableCellMap> {
     threads: Threads,
-    shadow: Shadow,
+    shadow: Shadow<M>,
 }
 
 impl Engine {
     /// No goroutines, no history.
     pub fn new() -> Self {
         Self::default()
+    }
+}
+
+impl<M: CellMap> Engine<M> {
+    /// No goroutines, no history, shadow memory over `map` (empty).
+    pub fn with_map(map: M) -> Self {
+        Engine {
+            threads: Threads::default(),
+            shadow: Shadow::with_map(map),
+        }
     }
 
     /// A goroutine was created by `parent` (`None` for main or another root). The `go`
@@ -225,7 +239,7 @@ impl Engine {
     }
 
     /// The shadow memory.
-    pub fn shadow(&self) -> &Shadow {
+    pub fn shadow(&self) -> &Shadow<M> {
         &self.shadow
     }
 }

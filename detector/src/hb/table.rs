@@ -146,6 +146,11 @@ impl TableCellMap {
         let before = !cell.is_empty();
         let r = f(cell);
         let after = !cell.is_empty();
+        if !after {
+            // A word whose bytes were all reset one by one: back to the canonical
+            // empty cell (a split word's boxed bytes are not kept).
+            *cell = WordCell::default();
+        }
         if before != after {
             if after {
                 leaf.live += 1;
