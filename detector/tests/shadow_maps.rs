@@ -18,7 +18,7 @@
 //! different leaf and middle directories, the top of the 48-bit user address space,
 //! and addresses at and above 2⁴⁸ (the table's side map). Frees cover single words,
 //! ranges across leaves (leaves freed when empty) and the whole address space (the
-//! `retain` path).
+//! hash map's `retain` path, the table's walk of its directories).
 
 use gosan_detector::hb::{
     AccessKind, CellMap, CellMapGet, Engine, HashCellMap, SyncClock, TableCellMap, Tid,
@@ -142,7 +142,7 @@ impl Pair {
                     0 => 1 + rng.below(8),
                     1 => 8,
                     2 => 64 + rng.below(4096),
-                    _ => u64::MAX, // everything: the retain path
+                    _ => u64::MAX, // everything: the walk of the whole map
                 };
                 self.table.freed(addr, len);
                 self.hash.freed(addr, len);

@@ -191,6 +191,33 @@ pub trait CellMap: Default {
     fn retain(&mut self, keep: impl FnMut(u64, &mut WordCell) -> bool);
     /// Number of stored words.
     fn len(&self) -> usize;
+    /// Applies `reset` to every stored word from `first` to `last` (word addresses,
+    /// inclusive), removing those for which it returns `true` (nothing left). The
+    /// default walks the range word by word, or the whole map when that is shorter;
+    /// a map that can skip absent parts of the range does better.
+    fn reset_range(
+        &mut self,
+        first: u64,
+        last: u64,
+        mut reset: impl FnMut(u64, &mut WordCell) -> bool,
+    ) {
+        let words = (last - first) / WORD + 1;
+        if words > self.len() as u64 {
+            // A big free: walk the map rather than the range.
+            self.retain(|word, cell| !(first..=last).contains(&word) || !reset(word, cell));
+            return;
+        }
+        let mut word = first;
+        loop {
+            if self.update_existing(word, |cell| reset(word, cell)) == Some(true) {
+                self.remove(word);
+            }
+            if word == last {
+                return;
+            }
+            word += WORD;
+        }
+    }
     /// Whether no word is stored.
     fn is_empty(&self) -> bool {
         self.len() == 0
@@ -389,33 +416,12 @@ impl<M: CellMap> Shadow<M> {
         let last = addr.saturating_add(len - 1);
         let first_word = addr & !(WORD - 1);
         let last_word = last & !(WORD - 1);
-        let words = (last_word - first_word) / WORD + 1;
-        let reset_word = |word: u64, cell: &mut WordCell| -> bool {
-            let lo = addr.saturating_sub(word);
-            let hi = (last - word).min(WORD - 1);
-            cell.reset(byte_mask(lo, hi))
-        };
-        if words > self.map.len() as u64 {
-            // A big free: walk the map rather than the range.
-            self.map.retain(|word, cell| {
-                !(first_word..=last_word).contains(&word) || !reset_word(word, cell)
+        self.map
+            .reset_range(first_word, last_word, |word, cell| -> bool {
+                let lo = addr.saturating_sub(word);
+                let hi = (last - word).min(WORD - 1);
+                cell.reset(byte_mask(lo, hi))
             });
-            return;
-        }
-        let mut word = first_word;
-        loop {
-            if self
-                .map
-                .update_existing(word, |cell| reset_word(word, cell))
-                == Some(true)
-            {
-                self.map.remove(word);
-            }
-            if word == last_word {
-                return;
-            }
-            word += WORD;
-        }
     }
 
     /// The shadow of the word containing `addr`, if any byte of it has history.

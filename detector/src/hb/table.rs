@@ -17,7 +17,8 @@
 //!
 //! Directories and leaves are allocated when a word under them is first written.
 //! Each leaf counts its non-empty cells and is freed when the count drops to zero
-//! (freed memory, [`CellMap::remove`], [`CellMap::retain`]), so leaf memory is bounded
+//! (freed memory: [`CellMap::reset_range`], which visits only the leaves that exist in
+//! the freed range; [`CellMap::remove`], [`CellMap::retain`]), so leaf memory is bounded
 //! by 6× the 4 KiB pages holding live history (a [`WordCell`] is 48 bytes for 8 bytes
 //! of program memory); directories (64 KiB per 16 MiB of address space touched, 32 KiB
 //! per 64 GiB) live until the table is dropped with its run. No `unsafe`: nodes are
@@ -166,6 +167,57 @@ impl TableCellMap {
         r
     }
 
+    /// [`CellMap::reset_range`] within the direct-mapped range (`last` below
+    /// `1 << ADDR_BITS`).
+    fn reset_direct(
+        &mut self,
+        first: u64,
+        last: u64,
+        reset: &mut impl FnMut(u64, &mut WordCell) -> bool,
+    ) {
+        let TableCellMap { top, live, .. } = self;
+        let Some(top) = top.as_mut() else {
+            return;
+        };
+        /// The first address of the next block of `1 << shift` bytes after `word`'s.
+        fn next(word: u64, shift: u32) -> u64 {
+            ((word >> shift) + 1) << shift
+        }
+        let mut word = first;
+        loop {
+            let resume = match top[top_index(word)].as_mut() {
+                None => next(word, LEAF_SHIFT + 2 * DIR_BITS),
+                Some(mid) => match mid[mid_index(word)].as_mut() {
+                    None => next(word, LEAF_SHIFT + DIR_BITS),
+                    Some(leaves) => {
+                        let slot = &mut leaves[leaf_index(word)];
+                        let end = next(word, LEAF_SHIFT);
+                        if let Some(leaf) = slot {
+                            let mut w = word;
+                            while w <= last && w < end {
+                                let cell = &mut leaf.cells[cell_index(w)];
+                                if !cell.is_empty() && reset(w, cell) {
+                                    *cell = WordCell::default();
+                                    leaf.live -= 1;
+                                    *live -= 1;
+                                }
+                                w += WORD;
+                            }
+                            if leaf.live == 0 {
+                                *slot = None;
+                            }
+                        }
+                        end
+                    }
+                },
+            };
+            if resume > last {
+                return;
+            }
+            word = resume;
+        }
+    }
+
     /// [`CellMap::inspect`] above the direct-mapped range (out of line).
     #[cold]
     #[inline(never)]
@@ -249,6 +301,25 @@ impl CellMap for TableCellMap {
 
     fn len(&self) -> usize {
         self.live + self.high.len()
+    }
+
+    /// Walks only the leaves of the range that exist, skipping an absent directory
+    /// in one step: a free costs what it covers of the stored history (plus one slot
+    /// per absent directory), never a walk of the whole table.
+    fn reset_range(
+        &mut self,
+        first: u64,
+        last: u64,
+        mut reset: impl FnMut(u64, &mut WordCell) -> bool,
+    ) {
+        let top_word = (1u64 << ADDR_BITS) - WORD;
+        if first <= top_word {
+            self.reset_direct(first, last.min(top_word), &mut reset);
+        }
+        if last > top_word {
+            self.high
+                .reset_range(first.max(1 << ADDR_BITS), last, reset);
+        }
     }
 
     /// Runs `f` on an empty cell too when `word`'s leaf exists (one compare fewer on

@@ -92,7 +92,7 @@ pub(crate) fn with_race<R>(f: impl FnOnce(&mut RaceCtx<'_>) -> Option<R>) -> Opt
 /// address is on the goroutine's own stack, or (`check_epoch`) FastTrack's same-epoch
 /// rule says the access is already recorded ([`RaceRun::same_epoch`]: the access would
 /// change nothing and find no race, whoever's code made it, so skipping it is exact).
-/// Reads `cur_g`, `race`, `tearing_down`; writes nothing, and no consequence of
+/// Reads `cur_g`, `race`; writes nothing, and no consequence of
 /// [`with_race`] applies (nothing changed).
 ///
 /// # Safety
@@ -124,7 +124,9 @@ pub(crate) unsafe fn instrumented_fast(
     if addr >= g.lo && addr < g.hi {
         return None;
     }
-    if check_epoch && crate::race::ENABLED && !sr.tearing_down {
+    // (`tearing_down` is not checked: `with_race` would do nothing then, and
+    // skipping the access does nothing either.)
+    if check_epoch && crate::race::ENABLED {
         if let Some(r) = sr.race.as_deref() {
             if r.same_epoch(g.tid, addr as u64, size, kind) {
                 return None;
