@@ -220,6 +220,7 @@ impl AccessSet {
         }
     }
 
+    #[inline(always)]
     fn is_empty(&self) -> bool {
         matches!(self, AccessSet::One(a) if a.epoch.is_none())
     }
@@ -249,6 +250,7 @@ impl Cell {
     }
 
     /// Whether nothing is recorded.
+    #[inline(always)]
     pub fn is_empty(&self) -> bool {
         self.write.epoch.is_none() && self.reads.is_empty() && self.atomics.is_none()
     }

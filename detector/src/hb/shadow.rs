@@ -134,11 +134,11 @@ impl WordCell {
     }
 
     /// Whether no byte of the word has history.
-    #[inline]
+    #[inline(always)]
     pub fn is_empty(&self) -> bool {
         match self {
             WordCell::Whole(cell) => cell.is_empty(),
-            WordCell::Bytes(cells) => cells.iter().all(Cell::is_empty),
+            WordCell::Bytes(cells) => bytes_empty(cells),
         }
     }
 
@@ -160,6 +160,12 @@ impl WordCell {
             WordCell::Bytes(cells) => &cells[index],
         }
     }
+}
+
+/// [`WordCell::is_empty`] of a split word (out of line).
+#[inline(never)]
+fn bytes_empty(cells: &[Cell; 8]) -> bool {
+    cells.iter().all(Cell::is_empty)
 }
 
 /// [`WordCell::same_epoch`] of a split word (out of line: the inlined check stays

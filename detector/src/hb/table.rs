@@ -135,7 +135,7 @@ impl TableCellMap {
 
     /// Runs `f` on the cell of `word` in the leaf of `slot` (allocated if absent),
     /// keeping the live counts, and frees the leaf if it ends up empty.
-    #[inline]
+    #[inline(always)]
     fn apply<R>(
         live: &mut usize,
         slot: &mut Option<Leaf>,
@@ -218,6 +218,13 @@ impl TableCellMap {
         }
     }
 
+    /// [`CellMap::update`] above the direct-mapped range (out of line).
+    #[cold]
+    #[inline(never)]
+    fn update_high<R>(&mut self, word: u64, f: impl FnOnce(&mut WordCell) -> R) -> R {
+        self.high.update(word, f)
+    }
+
     /// [`CellMap::inspect`] above the direct-mapped range (out of line).
     #[cold]
     #[inline(never)]
@@ -255,10 +262,10 @@ impl TableCellMap {
 }
 
 impl CellMap for TableCellMap {
-    #[inline]
+    #[inline(always)]
     fn update<R>(&mut self, word: u64, f: impl FnOnce(&mut WordCell) -> R) -> R {
         if word >> ADDR_BITS != 0 {
-            return self.high.update(word, f);
+            return self.update_high(word, f);
         }
         let TableCellMap { top, live, .. } = self;
         let top = top.get_or_insert_with(new_dir);
