@@ -348,22 +348,24 @@ fn recorded(fp: usize, addr: usize) -> Option<(ins::Running, usize, usize)> {
     classified(fp, g)
 }
 
-/// A plain access: the fast path ([`ins::filter`]: no goroutine, own stack,
-/// same epoch) inline in the shim, the rest out of line.
+/// A plain access by the shim that inlines this: the fast path ([`ins::filter`]: no
+/// goroutine, own stack, same epoch) inline, the rest out of line. The shim's frame
+/// pointer is read only on the slow path (it is the shim's until it returns), so the
+/// fast path keeps nothing in callee-saved registers.
 #[inline(always)]
-fn plain(fp: usize, addr: usize, size: u64, write: bool) {
+fn plain(addr: usize, size: u64, write: bool) {
     // SAFETY: called only from the shims below: `#[inline(never)]` functions with no
     // scheduling point, so no goroutine switch happens before `filter` returns.
-    let g = unsafe { ins::filter(addr, size, write, !frees_pending()) };
-    if let Some(g) = g {
-        plain_slow(fp, g, addr, size, write);
+    if unsafe { ins::filter(addr, size, write, !frees_pending()) } {
+        return;
     }
+    plain_slow(ins::frame_pointer(), addr, size, write);
 }
 
 /// A plain access the fast path let through: classify the code, then record.
 #[inline(never)]
-fn plain_slow(fp: usize, g: ins::Running, addr: usize, size: u64, write: bool) {
-    if let Some((_, pc, user_pc)) = classified(fp, g) {
+fn plain_slow(fp: usize, addr: usize, size: u64, write: bool) {
+    if let Some((_, pc, user_pc)) = recorded(fp, addr) {
         busy(|| ins::access(fp, pc, user_pc, addr as u64, size, write, false));
     }
 }
@@ -387,7 +389,7 @@ macro_rules! plain_hooks {
         #[cfg_attr(feature = "tsan", no_mangle)]
         #[inline(never)]
         pub extern "C" fn $name(addr: *mut u8) {
-            plain(ins::frame_pointer(), addr as usize, $size, $write);
+            plain(addr as usize, $size, $write);
         }
     )*};
 }
@@ -439,7 +441,7 @@ plain_hooks! {
 #[cfg_attr(feature = "tsan", no_mangle)]
 #[inline(never)]
 pub extern "C" fn __tsan_vptr_update(addr: *mut u8, _new: *mut u8) {
-    plain(ins::frame_pointer(), addr as usize, 8, true);
+    plain(addr as usize, 8, true);
 }
 
 /// `size` bytes read from `addr` (an access of an unusual size).

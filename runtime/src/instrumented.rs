@@ -59,26 +59,21 @@ pub fn current() -> Option<Running> {
     }
 }
 
-/// The fast path (see the module docs): the running goroutine when an access of
-/// `size` bytes at `addr` (a write if `write`) may need recording, `None` when it
-/// needs nothing — no goroutine runs on this thread, `addr` is on its own stack, or
-/// (only when `check_epoch`) the access is already recorded at the goroutine's
-/// current epoch. A caller with frees still to apply passes `check_epoch: false`,
+/// The fast path (see the module docs): whether an access of `size` bytes at `addr`
+/// (a write if `write`) needs nothing from the detector — no goroutine runs on this
+/// thread, `addr` is on its own stack, or (only when `check_epoch`) the access is
+/// already recorded at the goroutine's current epoch. `false`: the caller goes on to
+/// its slow path. A caller with frees still to apply passes `check_epoch: false`,
 /// since the shadow it would check may be stale.
 ///
 /// # Safety
 /// The caller does not switch goroutines before it returns (it is an instrumentation
 /// shim: `#[inline(never)]`, no scheduling point): the thread-local read is inlined.
 #[inline(always)]
-pub unsafe fn filter(addr: usize, size: u64, write: bool, check_epoch: bool) -> Option<Running> {
+pub unsafe fn filter(addr: usize, size: u64, write: bool, check_epoch: bool) -> bool {
     let kind = gosan_detector::AccessKind::new(write, false);
     // SAFETY: per this function's contract (no switch before we return).
-    let g = unsafe { sched::instrumented_fast(addr, size, kind, check_epoch) }?;
-    Some(Running {
-        lo: g.lo,
-        hi: g.hi,
-        goid: g.id,
-    })
+    unsafe { sched::instrumented_fast(addr, size, kind, check_epoch) }.is_none()
 }
 
 /// The run on this thread (its scheduler's address while it lives), or 0.
