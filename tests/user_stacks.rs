@@ -250,6 +250,7 @@ fn deadlock_dump_names_every_goroutines_functions_and_lines() {
             "fatal error: all goroutines are asleep - deadlock!\n\
              \n\
              goroutine 1 [chan receive]:\n\
+             blocked forever: no other handle of this channel is alive\n\
              deadlock::wait_for()\n\tsrc/bin/deadlock.rs:{main_line}\n\
              deadlock::main::{{{{closure}}}}()\n\tsrc/bin/deadlock.rs:21\n\
              \n\
@@ -259,6 +260,8 @@ fn deadlock_dump_names_every_goroutines_functions_and_lines() {
              created by deadlock::main::{{{{closure}}}}\n\tsrc/bin/deadlock.rs:15\n\
              \n\
              goroutine 3 [sync.Mutex.Lock]:\n\
+             blocked forever: wait-for cycle: waits for the lock created at \
+             src/bin/deadlock.rs:17, held by goroutine 3\n\
              deadlock::main::{{{{closure}}}}::{{{{closure}}}}()\n\tsrc/bin/deadlock.rs:19\n\
              created by deadlock::main::{{{{closure}}}}\n\tsrc/bin/deadlock.rs:16\n\
              \n"
@@ -358,6 +361,7 @@ fn leak_dump_names_the_users_function_and_line() {
             "WARNING: GOROUTINE LEAK: 1 goroutine(s) blocked forever after main returned\n\
              \n\
              goroutine 2 [chan receive]:\n\
+             blocked forever: no other handle of this channel is alive\n\
              leak::stuck()\n\tsrc/bin/leak.rs:{line}\n\
              leak::main::{{{{closure}}}}::{{{{closure}}}}()\n\tsrc/bin/leak.rs:9\n\
              created by leak::main::{{{{closure}}}}\n\tsrc/bin/leak.rs:9\n\
