@@ -14,13 +14,22 @@
 //!
 //! 1. No goroutine running on this thread (no run, scheduler context, plain
 //!    threads): return. One thread-local read and a branch
-//!    (`gosan_runtime::__private::instrumented::current`).
+//!    (`gosan_runtime::__private::instrumented::filter`).
 //! 2. The address is on the running goroutine's own stack: return. Goroutine stacks
 //!    are pooled and reused by later goroutines with no happens-before to the earlier
 //!    ones, and Rust code cannot hand a stack reference to another goroutine without
 //!    `unsafe` (`go` takes `'static` closures), so the goroutine's locals are never
 //!    shared; TSan's pass skips non-escaping locals for the same reason.
-//! 3. **Whose code is this?** gosan's own generic code (`Chan<T>::send`,
+//! 3. **Same epoch**: the word's shadow (direct-mapped: three dependent loads, see
+//!    `gosan_detector::hb::table`) already records this kind of access at the
+//!    goroutine's current epoch: return. FastTrack's same-epoch rule makes this exact
+//!    — the detector would change nothing and report nothing — and it holds whoever's
+//!    code made the access, so it comes before the classification below. Steps 1–3
+//!    are inlined in the shim with one thread-local read for the run and goroutine
+//!    (`gosan_runtime::__private::instrumented::filter`) and one for pending frees
+//!    (with frees pending the shadow may be stale, so step 3 is skipped); everything
+//!    after is out of line.
+//! 4. **Whose code is this?** gosan's own generic code (`Chan<T>::send`,
 //!    `Mutex<T>::lock`, `go::<F>`, the coroutine library's) is monomorphized — and so
 //!    instrumented — inside your crate. Its accesses to gosan's internal state, and
 //!    its internal atomics, must not be seen: they are not your program's memory, and
@@ -40,7 +49,9 @@
 //!    other crate: your code, record. Verdicts are cached per address in a
 //!    direct-mapped table of atomic words, so the steady-state cost is one multiply,
 //!    one load and one compare per frame looked at.
-//! 4. Pending frees are flushed, then the access goes to the detector. Instrumented
+//! 5. Pending frees are flushed, then the access goes to the detector, its site
+//!    interned by the return addresses step 4 read (no stack walk unless the site is
+//!    new or `history_size > 0`; see `RaceRun::site_pc`). Instrumented
 //!    accesses are not scheduling points (they would change the program's schedule
 //!    space by orders of magnitude); gosan's own operations still are.
 //!
@@ -250,31 +261,39 @@ fn verdict_slow(pc: usize) -> Verdict {
 const MAX_WALK: usize = 24;
 
 /// Whether the access whose shim has frame pointer `fp` was made by the user's code
-/// (see the module docs, step 3). Reads only inside the goroutine's stack `[lo, hi)`.
+/// (see the module docs, step 3): `Some((pc, user_pc))` if so — `pc` the return
+/// address into the instrumented code, `user_pc` the innermost one classified as the
+/// user's (or the last one looked at when the walk ended undecided) — `None` for
+/// gosan's code. Reads only inside the goroutine's stack `[lo, hi)`.
 #[inline]
-fn user_code(mut fp: usize, lo: usize, hi: usize) -> bool {
+fn user_code(mut fp: usize, lo: usize, hi: usize) -> Option<(usize, usize)> {
     let word = std::mem::size_of::<usize>();
+    let (mut first, mut last) = (0, 0);
     for _ in 0..MAX_WALK {
         if fp < lo || fp.checked_add(2 * word).is_none_or(|e| e > hi) || fp % word != 0 {
-            return true;
+            break;
         }
         // SAFETY: `fp` and `fp + word` lie inside [lo, hi), the running goroutine's
         // mapped stack (checked just above).
         let (next, ret) = unsafe { (*(fp as *const usize), *((fp + word) as *const usize)) };
         if ret == 0 {
-            return true;
+            break;
         }
+        if first == 0 {
+            first = ret;
+        }
+        last = ret;
         match verdict(ret) {
-            Verdict::User => return true,
-            Verdict::Gosan => return false,
+            Verdict::User => break,
+            Verdict::Gosan => return None,
             Verdict::Neutral => {}
         }
         if next <= fp {
-            return true;
+            break;
         }
         fp = next;
     }
-    true
+    Some((first, last))
 }
 
 // ── the hooks' common paths ─────────────────────────────────────────────────────
@@ -297,32 +316,67 @@ fn busy<R>(f: impl FnOnce() -> R) -> R {
     r
 }
 
-/// The running goroutine when the access at `addr` by the shim with frame pointer
-/// `fp` is the user's and must be recorded (after flushing pending frees).
+/// Whether frees queued by the interposers wait to be applied (the shadow may be
+/// stale until they are): one thread-local read.
 #[inline(always)]
-fn recorded(fp: usize, addr: usize) -> Option<ins::Running> {
+fn frees_pending() -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    return PENDING.get().1 != 0;
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    false
+}
+
+/// The running goroutine `g`'s access, past the fast path, by the shim with frame
+/// pointer `fp`: `Some((g, pc, user_pc))` (see [`user_code`]) when it is the user's
+/// and must be recorded, after flushing pending frees.
+#[inline(always)]
+fn classified(fp: usize, g: ins::Running) -> Option<(ins::Running, usize, usize)> {
+    let (pc, user_pc) = user_code(fp, g.lo, g.hi)?;
+    flush_frees();
+    Some((g, pc, user_pc))
+}
+
+/// The running goroutine when the access at `addr` by the shim with frame pointer
+/// `fp` is the user's and must be recorded (after flushing pending frees), with the
+/// return addresses of [`user_code`].
+#[inline(always)]
+fn recorded(fp: usize, addr: usize) -> Option<(ins::Running, usize, usize)> {
     let g = ins::current()?;
     if addr >= g.lo && addr < g.hi {
         return None;
     }
-    if !user_code(fp, g.lo, g.hi) {
-        return None;
-    }
-    flush_frees();
-    Some(g)
+    classified(fp, g)
 }
 
+/// A plain access by the shim that inlines this: the fast path ([`ins::filter`]: no
+/// goroutine, own stack, same epoch) inline, the rest out of line. The shim's frame
+/// pointer is read only on the slow path (it is the shim's until it returns), so the
+/// fast path keeps nothing in callee-saved registers.
 #[inline(always)]
-fn plain(fp: usize, addr: usize, size: u64, write: bool) {
-    if recorded(fp, addr).is_some() {
-        busy(|| ins::access(fp, addr as u64, size, write, false));
+fn plain(addr: usize, size: u64, write: bool) {
+    // SAFETY: called only from the shims below: `#[inline(never)]` functions with no
+    // scheduling point, so no goroutine switch happens before `filter` returns.
+    if unsafe { ins::filter(addr, size, write, !frees_pending()) } {
+        return;
+    }
+    plain_slow(ins::frame_pointer(), addr, size, write);
+}
+
+/// A plain access the fast path let through: classify the code, then record.
+#[inline(never)]
+fn plain_slow(fp: usize, addr: usize, size: u64, write: bool) {
+    if let Some((_, pc, user_pc)) = recorded(fp, addr) {
+        busy(|| ins::access(fp, pc, user_pc, addr as u64, size, write, false));
     }
 }
 
 #[inline(always)]
 fn range(fp: usize, addr: usize, len: usize, write: bool) {
-    if len > 0 && recorded(fp, addr).is_some() {
-        busy(|| ins::range(fp, addr as u64, len as u64, write));
+    if len == 0 {
+        return;
+    }
+    if let Some((_, pc, user_pc)) = recorded(fp, addr) {
+        busy(|| ins::range(fp, pc, user_pc, addr as u64, len as u64, write));
     }
 }
 
@@ -335,7 +389,7 @@ macro_rules! plain_hooks {
         #[cfg_attr(feature = "tsan", no_mangle)]
         #[inline(never)]
         pub extern "C" fn $name(addr: *mut u8) {
-            plain(ins::frame_pointer(), addr as usize, $size, $write);
+            plain(addr as usize, $size, $write);
         }
     )*};
 }
@@ -387,7 +441,7 @@ plain_hooks! {
 #[cfg_attr(feature = "tsan", no_mangle)]
 #[inline(never)]
 pub extern "C" fn __tsan_vptr_update(addr: *mut u8, _new: *mut u8) {
-    plain(ins::frame_pointer(), addr as usize, 8, true);
+    plain(addr as usize, 8, true);
 }
 
 /// `size` bytes read from `addr` (an access of an unusual size).
@@ -588,11 +642,11 @@ impl AtomicOp {
 /// pointer `fp`.
 #[inline(always)]
 fn atomic_done(fp: usize, addr: usize, size: u64, op: AtomicOp) {
-    let Some(g) = recorded(fp, addr) else {
+    let Some((g, pc, user_pc)) = recorded(fp, addr) else {
         return;
     };
     busy(|| {
-        ins::access(fp, addr as u64, size, op.write, true);
+        ins::access(fp, pc, user_pc, addr as u64, size, op.write, true);
         let mut release = op.release;
         if (op.reads && !op.acquire) || (op.write && !op.release) {
             with_fence_state(g.goid, |st| {
@@ -633,7 +687,7 @@ pub extern "C" fn __tsan_atomic_thread_fence(mo: Morder) {
     let Some(g) = ins::current() else {
         return;
     };
-    if mo == 0 || !user_code(fp, g.lo, g.hi) {
+    if mo == 0 || user_code(fp, g.lo, g.hi).is_none() {
         return;
     }
     flush_frees();

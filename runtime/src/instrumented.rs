@@ -8,6 +8,18 @@
 //! the stack walk starts at a frame pointer the shim passes (its own, so the first
 //! frame is the instrumented function). Like the runtime's other hooks these are not
 //! scheduling points: an instrumented access never switches goroutines.
+//!
+//! # Fast path
+//! [`filter`] is the shims' first and usually only step: one inlined thread-local
+//! read finds the run and the running goroutine (outside any goroutine: one branch),
+//! an address on the goroutine's own stack is skipped, and FastTrack's same-epoch
+//! check — three dependent loads into the direct-mapped shadow
+//! (`gosan_detector::hb::table`) and one compare — drops every access that the
+//! detector already recorded since the goroutine's last synchronization. Only an
+//! access that changes the shadow goes on to the shim's classification of the code
+//! ([`access`]), where its site is interned from return addresses alone
+//! (`RaceRun::site_pc`: no stack walk unless the site is new or `history_size > 0`)
+//! and the full FastTrack rules run.
 
 use crate::sched;
 
@@ -45,6 +57,23 @@ pub fn current() -> Option<Running> {
             goid: (*g).id,
         })
     }
+}
+
+/// The fast path (see the module docs): whether an access of `size` bytes at `addr`
+/// (a write if `write`) needs nothing from the detector — no goroutine runs on this
+/// thread, `addr` is on its own stack, or (only when `check_epoch`) the access is
+/// already recorded at the goroutine's current epoch. `false`: the caller goes on to
+/// its slow path. A caller with frees still to apply passes `check_epoch: false`,
+/// since the shadow it would check may be stale.
+///
+/// # Safety
+/// The caller does not switch goroutines before it returns (it is an instrumentation
+/// shim: `#[inline(never)]`, no scheduling point): the thread-local read is inlined.
+#[inline(always)]
+pub unsafe fn filter(addr: usize, size: u64, write: bool, check_epoch: bool) -> bool {
+    let kind = gosan_detector::AccessKind::new(write, false);
+    // SAFETY: per this function's contract (no switch before we return).
+    unsafe { sched::instrumented_fast(addr, size, kind, check_epoch) }.is_none()
 }
 
 /// The run on this thread (its scheduler's address while it lives), or 0.
@@ -88,18 +117,33 @@ pub fn freed(addr: u64, len: u64) {
 }
 
 /// A plain (or, with `atomic`, atomic) access of `size` bytes at `addr` by the
-/// running goroutine; the site is the stack walked from frame pointer `fp`.
+/// running goroutine, made by the instrumented code at return address `pc` (the
+/// shim's, read from frame `fp`) whose innermost user frame returns to `user_pc`; the
+/// site is interned from those two (`RaceRun::site_pc`), the stack walked from frame
+/// pointer `fp` only for a new site, with history, or for a report.
 /// `#[inline(never)]`: the detector's work stays out of the shims' fast path.
 #[inline(never)]
-pub fn access(fp: usize, addr: u64, size: u64, write: bool, atomic: bool) {
+pub fn access(
+    fp: usize,
+    pc: usize,
+    user_pc: usize,
+    addr: u64,
+    size: u64,
+    write: bool,
+    atomic: bool,
+) {
     if !crate::race::ENABLED {
         return;
     }
     crate::race::on_cur(|r, g| {
-        // SAFETY: `site` reads only inside `[g.lo, g.hi)`, the running goroutine's
+        let kind = gosan_detector::AccessKind::new(write, atomic);
+        if r.same_epoch(g.tid, addr, size, kind) {
+            return; // [Read Same Epoch], [Write Same Epoch]: no site needed
+        }
+        // SAFETY: `site_pc` reads only inside `[g.lo, g.hi)`, the running goroutine's
         // stack, which is mapped and live while it runs (whatever `fp` is: a frame
         // pointer outside the range ends the walk).
-        let site = unsafe { r.site(None, fp, g.lo, g.hi) };
+        let site = unsafe { r.site_pc(pc, user_pc, fp, g.lo, g.hi) };
         r.note_stack(g, addr, size);
         let res = if write {
             r.engine().write(g.tid, addr, size, site, atomic)
@@ -116,15 +160,15 @@ pub fn access(fp: usize, addr: u64, size: u64, write: bool, atomic: bool) {
 /// A plain access of the byte range `addr..addr + len` (`memcpy`, `memset`, an
 /// unusual size); the site as in [`access`].
 #[inline(never)]
-pub fn range(fp: usize, addr: u64, len: u64, write: bool) {
+pub fn range(fp: usize, pc: usize, user_pc: usize, addr: u64, len: u64, write: bool) {
     if !crate::race::ENABLED || len == 0 {
         return;
     }
     crate::race::on_cur(|r, g| {
-        // SAFETY: `site` reads only inside `[g.lo, g.hi)`, the running goroutine's
+        // SAFETY: `site_pc` reads only inside `[g.lo, g.hi)`, the running goroutine's
         // stack, which is mapped and live while it runs (whatever `fp` is: a frame
         // pointer outside the range ends the walk).
-        let site = unsafe { r.site(None, fp, g.lo, g.hi) };
+        let site = unsafe { r.site_pc(pc, user_pc, fp, g.lo, g.hi) };
         r.note_stack(g, addr, len);
         let res = if write {
             r.engine().write_range(g.tid, addr, len, site)

@@ -185,6 +185,10 @@ pub(crate) struct RaceRun {
     /// Sites of inline-shadow accesses without history: (location, the return
     /// address above the hook) → site (see [`RaceRun::site_fast`]).
     fast_sites: MixMap<(usize, usize), u32>,
+    /// Sites of instrumented accesses without history: (the instrumented code's
+    /// return address, the innermost user frame's) → site (see
+    /// [`RaceRun::site_pc`]).
+    pc_sites: MixMap<(usize, usize), u32>,
     /// Per goroutine slot, each occupant in turn (indexed by slot rather than by
     /// goroutine id, so a run's millionth goroutine costs what its tenth did).
     occupants: Vec<Vec<Occupant>>,
@@ -226,6 +230,7 @@ impl RaceRun {
             }],
             site_index: MixMap::default(),
             fast_sites: MixMap::default(),
+            pc_sites: MixMap::default(),
             occupants: Vec::new(),
             stack_touched: Vec::new(),
             races: Vec::new(),
@@ -421,6 +426,50 @@ impl RaceRun {
         });
         self.fast_sites.insert(key, id);
         id
+    }
+
+    /// The site of an instrumented access (`instrumented::access`) without history:
+    /// keyed by the two return addresses the shim's classification already read —
+    /// `pc`, the instrumented code that called the shim, and `user_pc`, the innermost
+    /// frame classified as the user's (the same as `pc` unless std or other neutral
+    /// code was monomorphized in between) — so an access that records something pays
+    /// one hash-map lookup and no stack walk. Only a new site walks a few frames, for
+    /// the innermost user frame a report shows for the previous access; a same-key
+    /// site from another caller chain differs only in frames such a report drops.
+    /// With `history_size > 0` every recording access walks and hashes the whole
+    /// stack instead, as [`site`](Self::site) does (up to `capture::MAX_FRAMES` frame
+    /// loads and hash steps, plus the stack kept per distinct site); accesses that the
+    /// same-epoch check skips never pay for a site.
+    ///
+    /// # Safety
+    /// As [`site`](Self::site).
+    #[inline]
+    pub(crate) unsafe fn site_pc(
+        &mut self,
+        pc: usize,
+        user_pc: usize,
+        fp: usize,
+        lo: usize,
+        hi: usize,
+    ) -> u32 {
+        if self.history {
+            // SAFETY: per this function's contract.
+            return unsafe { self.site(None, fp, lo, hi) };
+        }
+        if let Some(&id) = self.pc_sites.get(&(pc, user_pc)) {
+            return id;
+        }
+        // SAFETY: per this function's contract.
+        let id = unsafe { self.site(None, fp, lo, hi) };
+        self.pc_sites.insert((pc, user_pc), id);
+        id
+    }
+
+    /// FastTrack's same-epoch check for an access of `kind` by `tid` (see
+    /// `Engine::same_epoch`): `true` when the access would change nothing.
+    #[inline(always)]
+    pub(crate) fn same_epoch(&self, tid: Tid, addr: u64, size: u64, kind: AccessKind) -> bool {
+        self.engine.same_epoch(tid, addr, size, kind)
     }
 
     /// The id of the site under `key`, creating it with `make` the first time.

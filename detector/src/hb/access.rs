@@ -161,6 +161,14 @@ impl AccessVec {
         self.entries.binary_search_by(|a| a.epoch.tid().cmp(&tid))
     }
 
+    /// Whether `epoch` is its slot's latest entry (out of line: the inlined
+    /// same-epoch check stays small).
+    #[inline(never)]
+    fn holds(&self, epoch: Epoch) -> bool {
+        self.find(epoch)
+            .is_ok_and(|i| self.entries[i].epoch == epoch)
+    }
+
     /// Records `access` as its slot's latest.
     fn set(&mut self, access: Access) {
         debug_assert!(!access.epoch.is_none());
@@ -173,11 +181,11 @@ impl AccessVec {
 
 impl AccessSet {
     /// Whether `epoch` is already recorded (the same-epoch fast path).
-    #[inline]
+    #[inline(always)]
     fn holds(&self, epoch: Epoch) -> bool {
         match self {
             AccessSet::One(a) => a.epoch == epoch,
-            AccessSet::Many(v) => v.find(epoch).is_ok_and(|i| v.entries[i].epoch == epoch),
+            AccessSet::Many(v) => v.holds(epoch),
         }
     }
 
@@ -212,6 +220,7 @@ impl AccessSet {
         }
     }
 
+    #[inline(always)]
     fn is_empty(&self) -> bool {
         matches!(self, AccessSet::One(a) if a.epoch.is_none())
     }
@@ -241,6 +250,7 @@ impl Cell {
     }
 
     /// Whether nothing is recorded.
+    #[inline(always)]
     pub fn is_empty(&self) -> bool {
         self.write.epoch.is_none() && self.reads.is_empty() && self.atomics.is_none()
     }
@@ -248,7 +258,7 @@ impl Cell {
     /// FastTrack's same-epoch check alone: whether an access of `kind` at `epoch` is
     /// already recorded, so that [`access`](Self::access) would change nothing and
     /// find no race. Lets a caller skip computing the access's site.
-    #[inline]
+    #[inline(always)]
     pub fn same_epoch(&self, kind: AccessKind, epoch: Epoch) -> bool {
         match kind {
             AccessKind::Read => self.reads.holds(epoch),

@@ -29,7 +29,8 @@
 //! - [`thread`]: per-goroutine clocks and the slot-reuse rule;
 //! - [`sync`]: [`SyncClock`], release / release-merge / acquire;
 //! - [`access`]: the per-location [`Cell`] and the FastTrack read/write rules;
-//! - [`shadow`]: byte-precise shadow memory over a word-keyed map; objects that keep
+//! - [`shadow`]: byte-precise shadow memory over a word-keyed map ([`table`]: the
+//!   direct-mapped default, a radix table over the address bits); objects that keep
 //!   their own shadow (the runtime's `Shared`, `RaceCell`) hold an inline [`Cell`]
 //!   instead and use [`Engine::cell_access`] (same rules, no lookup, and the shadow
 //!   moves and dies with the object).
@@ -57,13 +58,15 @@ pub mod access;
 pub mod clock;
 pub mod shadow;
 pub mod sync;
+pub mod table;
 pub mod thread;
 pub mod tree;
 
 pub use access::{AccessKind, Cell, Race};
 pub use clock::{Epoch, Tid, Time, VClock};
-pub use shadow::{CellMap, HashCellMap, Shadow, WordCell};
+pub use shadow::{CellMap, CellMapGet, HashCellMap, Shadow, WordCell};
 pub use sync::SyncClock;
+pub use table::TableCellMap;
 pub use thread::{ThreadState, Threads};
 pub use tree::live_nodes;
 
@@ -73,16 +76,30 @@ pub use tree::live_nodes;
 /// Single-threaded (`&mut self`): the deterministic scheduler runs one goroutine at a
 /// time. Each method panics if given a slot with no running goroutine (an internal
 /// bug of the caller).
+///
+/// Generic over the shadow's [`CellMap`] (default: the direct-mapped
+/// [`TableCellMap`]) so that the same trace can be run over two maps and the verdicts
+/// compared (`tests/shadow_maps.rs`).
 #[derive(Debug, Default)]
-pub struct Engine {
+pub struct Engine<M: CellMap = TableCellMap> {
     threads: Threads,
-    shadow: Shadow,
+    shadow: Shadow<M>,
 }
 
 impl Engine {
     /// No goroutines, no history.
     pub fn new() -> Self {
         Self::default()
+    }
+}
+
+impl<M: CellMap> Engine<M> {
+    /// No goroutines, no history, shadow memory over `map` (empty).
+    pub fn with_map(map: M) -> Self {
+        Engine {
+            threads: Threads::default(),
+            shadow: Shadow::with_map(map),
+        }
     }
 
     /// A goroutine was created by `parent` (`None` for main or another root). The `go`
@@ -151,6 +168,19 @@ impl Engine {
             .write(self.threads.get_mut(tid), addr, size, site, atomic)
     }
 
+    /// FastTrack's same-epoch check for an access of `kind` by `tid` to `addr..addr +
+    /// size`, changing nothing: `true` when [`read`](Self::read) /
+    /// [`write`](Self::write) would change nothing and find no race (so the caller
+    /// may skip the access and its site); see [`Shadow::same_epoch`]. `false` for a
+    /// slot with no running goroutine.
+    #[inline(always)]
+    pub fn same_epoch(&self, tid: Tid, addr: u64, size: u64, kind: AccessKind) -> bool {
+        match self.threads.try_get(tid) {
+            Some(t) => self.shadow.same_epoch(addr, size, kind, t.epoch()),
+            None => false,
+        }
+    }
+
     /// `tid` read the byte range `addr..addr + len` (plain; e.g. a `memcpy` source).
     pub fn read_range(&mut self, tid: Tid, addr: u64, len: u64, site: u32) -> Result<(), Race> {
         self.shadow
@@ -209,7 +239,7 @@ impl Engine {
     }
 
     /// The shadow memory.
-    pub fn shadow(&self) -> &Shadow {
+    pub fn shadow(&self) -> &Shadow<M> {
         &self.shadow
     }
 }

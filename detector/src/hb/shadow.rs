@@ -15,10 +15,18 @@
 //!
 //! # Storage
 //!
-//! The map sits behind the small [`CellMap`] trait (update-or-insert, remove, retain)
-//! so that the parallel scheduler can swap in a sharded concurrent map; the default,
-//! [`HashCellMap`], is a single-threaded `HashMap` with a cheap multiplicative hash of
-//! the word address ([`WordHasher`]).
+//! The map sits behind the small [`CellMap`] trait (update-or-insert, inspect, remove,
+//! retain) so that the parallel scheduler can swap in a sharded concurrent map. The
+//! default, [`TableCellMap`] (`table.rs`), is direct-mapped: a radix table over the
+//! address bits, three dependent loads per lookup. [`HashCellMap`], a single-threaded
+//! `HashMap` with a cheap multiplicative hash of the word address ([`WordHasher`]), is
+//! the reference it is tested against (`tests/hb_differential.rs`).
+//!
+//! # Same-epoch check
+//!
+//! [`Shadow::same_epoch`] answers FastTrack's same-epoch rule for one word without
+//! changing anything: the runtime asks it first for every instrumented access, and
+//! only an access it does not cover pays for its site and the full rules.
 //!
 //! # Invariants
 //!
@@ -28,6 +36,8 @@
 //!   epoch stamped into a cell counts as published for slot reuse (`thread.rs`).
 
 use super::access::{AccessKind, Cell, Conflict, Race};
+use super::clock::Epoch;
+pub use super::table::TableCellMap;
 use super::thread::ThreadState;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -123,6 +133,26 @@ impl WordCell {
         cells.iter().all(Cell::is_empty)
     }
 
+    /// Whether no byte of the word has history.
+    #[inline(always)]
+    pub fn is_empty(&self) -> bool {
+        match self {
+            WordCell::Whole(cell) => cell.is_empty(),
+            WordCell::Bytes(cells) => bytes_empty(cells),
+        }
+    }
+
+    /// FastTrack's same-epoch check for the bytes in `mask`: whether each of them
+    /// already records an access of `kind` at `epoch`, so that
+    /// [`access`](Self::access) would change no verdict and find no race.
+    #[inline(always)]
+    fn same_epoch(&self, mask: u8, kind: AccessKind, epoch: Epoch) -> bool {
+        match self {
+            WordCell::Whole(cell) => cell.same_epoch(kind, epoch),
+            WordCell::Bytes(cells) => bytes_same_epoch(cells, mask, kind, epoch),
+        }
+    }
+
     /// The cell of byte `index` (0..8) of this word.
     pub fn byte(&self, index: usize) -> &Cell {
         match self {
@@ -130,6 +160,22 @@ impl WordCell {
             WordCell::Bytes(cells) => &cells[index],
         }
     }
+}
+
+/// [`WordCell::is_empty`] of a split word (out of line).
+#[inline(never)]
+fn bytes_empty(cells: &[Cell; 8]) -> bool {
+    cells.iter().all(Cell::is_empty)
+}
+
+/// [`WordCell::same_epoch`] of a split word (out of line: the inlined check stays
+/// small).
+#[inline(never)]
+fn bytes_same_epoch(cells: &[Cell; 8], mask: u8, kind: AccessKind, epoch: Epoch) -> bool {
+    cells
+        .iter()
+        .enumerate()
+        .all(|(i, c)| mask & (1 << i) == 0 || c.same_epoch(kind, epoch))
 }
 
 /// Storage of word cells by word address (a multiple of [`WORD`]).
@@ -141,12 +187,43 @@ pub trait CellMap: Default {
     fn update<R>(&mut self, word: u64, f: impl FnOnce(&mut WordCell) -> R) -> R;
     /// Runs `f` on the cell of `word` if there is one.
     fn update_existing<R>(&mut self, word: u64, f: impl FnOnce(&mut WordCell) -> R) -> Option<R>;
+    /// Runs `f` on the cell of `word` if there is one, without changing it (the
+    /// same-epoch check of [`Shadow::same_epoch`]). A map may also run it on an empty
+    /// cell ([`WordCell::is_empty`]) for a word without history.
+    fn inspect<R>(&self, word: u64, f: impl FnOnce(&WordCell) -> R) -> Option<R>;
     /// Forgets `word`.
     fn remove(&mut self, word: u64);
     /// Keeps only the words for which `keep` is true.
     fn retain(&mut self, keep: impl FnMut(u64, &mut WordCell) -> bool);
     /// Number of stored words.
     fn len(&self) -> usize;
+    /// Applies `reset` to every stored word from `first` to `last` (word addresses,
+    /// inclusive), removing those for which it returns `true` (nothing left). The
+    /// default walks the range word by word, or the whole map when that is shorter;
+    /// a map that can skip absent parts of the range does better.
+    fn reset_range(
+        &mut self,
+        first: u64,
+        last: u64,
+        mut reset: impl FnMut(u64, &mut WordCell) -> bool,
+    ) {
+        let words = (last - first) / WORD + 1;
+        if words > self.len() as u64 {
+            // A big free: walk the map rather than the range.
+            self.retain(|word, cell| !(first..=last).contains(&word) || !reset(word, cell));
+            return;
+        }
+        let mut word = first;
+        loop {
+            if self.update_existing(word, |cell| reset(word, cell)) == Some(true) {
+                self.remove(word);
+            }
+            if word == last {
+                return;
+            }
+            word += WORD;
+        }
+    }
     /// Whether no word is stored.
     fn is_empty(&self) -> bool {
         self.len() == 0
@@ -178,7 +255,8 @@ impl Hasher for WordHasher {
     }
 }
 
-/// The default, single-threaded [`CellMap`].
+/// A single-threaded [`CellMap`] over a `HashMap` (the reference the direct-mapped
+/// [`TableCellMap`], the default, is tested against).
 pub type HashCellMap = HashMap<u64, WordCell, BuildHasherDefault<WordHasher>>;
 
 impl CellMap for HashCellMap {
@@ -189,6 +267,11 @@ impl CellMap for HashCellMap {
 
     fn update_existing<R>(&mut self, word: u64, f: impl FnOnce(&mut WordCell) -> R) -> Option<R> {
         self.get_mut(&word).map(f)
+    }
+
+    #[inline]
+    fn inspect<R>(&self, word: u64, f: impl FnOnce(&WordCell) -> R) -> Option<R> {
+        self.get(&word).map(f)
     }
 
     fn remove(&mut self, word: u64) {
@@ -206,12 +289,12 @@ impl CellMap for HashCellMap {
 
 /// Shadow memory: FastTrack cells for every byte accessed, stored per word.
 #[derive(Debug, Default)]
-pub struct Shadow<M: CellMap = HashCellMap> {
+pub struct Shadow<M: CellMap = TableCellMap> {
     map: M,
 }
 
 impl Shadow {
-    /// Empty shadow memory over [`HashCellMap`].
+    /// Empty shadow memory over the direct-mapped [`TableCellMap`].
     pub fn new() -> Self {
         Self::default()
     }
@@ -221,6 +304,26 @@ impl<M: CellMap> Shadow<M> {
     /// Empty shadow memory over the given map.
     pub fn with_map(map: M) -> Self {
         Shadow { map }
+    }
+
+    /// FastTrack's same-epoch check alone, for an access of `kind` to `addr..addr +
+    /// size` within one word at `epoch` (the accessing goroutine's current epoch):
+    /// `true` when every byte already records that access, so that the access would
+    /// change nothing and find no race and the caller may skip it (and computing its
+    /// site). `false` is always a correct answer (an access crossing a word, a word
+    /// with no history): the caller then makes the access.
+    #[inline(always)]
+    pub fn same_epoch(&self, addr: u64, size: u64, kind: AccessKind, epoch: Epoch) -> bool {
+        let lo = addr % WORD;
+        if size == 0 || lo + size > WORD {
+            return false;
+        }
+        let mask = byte_mask(lo, lo + size - 1);
+        self.map.inspect(
+            addr - lo,
+            #[inline(always)]
+            move |cell| cell.same_epoch(mask, kind, epoch),
+        ) == Some(true)
     }
 
     /// A read of `size` bytes at `addr` by `thread`, plain or atomic.
@@ -319,33 +422,12 @@ impl<M: CellMap> Shadow<M> {
         let last = addr.saturating_add(len - 1);
         let first_word = addr & !(WORD - 1);
         let last_word = last & !(WORD - 1);
-        let words = (last_word - first_word) / WORD + 1;
-        let reset_word = |word: u64, cell: &mut WordCell| -> bool {
-            let lo = addr.saturating_sub(word);
-            let hi = (last - word).min(WORD - 1);
-            cell.reset(byte_mask(lo, hi))
-        };
-        if words > self.map.len() as u64 {
-            // A big free: walk the map rather than the range.
-            self.map.retain(|word, cell| {
-                !(first_word..=last_word).contains(&word) || !reset_word(word, cell)
+        self.map
+            .reset_range(first_word, last_word, |word, cell| -> bool {
+                let lo = addr.saturating_sub(word);
+                let hi = (last - word).min(WORD - 1);
+                cell.reset(byte_mask(lo, hi))
             });
-            return;
-        }
-        let mut word = first_word;
-        loop {
-            if self
-                .map
-                .update_existing(word, |cell| reset_word(word, cell))
-                == Some(true)
-            {
-                self.map.remove(word);
-            }
-            if word == last_word {
-                return;
-            }
-            word += WORD;
-        }
     }
 
     /// The shadow of the word containing `addr`, if any byte of it has history.

@@ -290,6 +290,15 @@ impl Threads {
         }
     }
 
+    /// The running goroutine in slot `tid`, or `None` if the slot holds none.
+    #[inline(always)]
+    pub fn try_get(&self, tid: Tid) -> Option<&ThreadState> {
+        match self.slots.get(tid.index()) {
+            Some(Slot::Running(state)) => Some(state),
+            _ => None,
+        }
+    }
+
     /// The running goroutine in slot `tid`, mutably. Panics like [`Threads::get`].
     #[inline]
     pub fn get_mut(&mut self, tid: Tid) -> &mut ThreadState {

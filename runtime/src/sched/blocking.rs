@@ -12,11 +12,14 @@
 //! - The scheduler drains that channel ([`drain`]) when nobody is runnable (`idle`:
 //!   it *waits* for a completion while calls are pending, before advancing virtual
 //!   time or declaring a deadlock) and in `yield_now` (a spinner waiting for the
-//!   result lets it in); each completion readies its goroutine.
+//!   result lets it in); each completion readies its goroutine if it is parked in a
+//!   blocking call (one whose helper finished before it parked never parked: its
+//!   completion must not wake a later `sleep` or receive).
 //! - `f` borrows the goroutine's frame, so the frame must outlive the helper's use of
 //!   it: a [`Join`] guard waits for [`Done`] on every way out of `blocking`, the
 //!   teardown unwind included. That guard is what makes erasing `f`'s lifetime sound.
 
+use super::g::GState;
 use super::park::{current, park, ready};
 use super::{current_g_ptr, sched_ptr, GRef, Sched, WaitReason};
 use std::panic::AssertUnwindSafe;
@@ -177,15 +180,20 @@ pub(super) unsafe fn drain(s: *mut Sched, wait: bool) -> bool {
         got.push(g);
     }
     sr.blocking_pending -= got.len();
-    let any = !got.is_empty();
+    let mut any = false;
     for g in got {
-        // Only a goroutine parked in `blocking` is woken: when the helper finished
-        // before its caller parked, the caller never parked for it, and the
-        // completion must not wake that goroutine from a later, unrelated park (a
-        // `sleep` returning early).
-        let gr = &sr.gs[g.slot as usize];
-        if gr.id == g.id && gr.reason == WaitReason::Syscall {
+        // Only a goroutine parked in a blocking call is woken. When the helper
+        // finished before its goroutine looked at `Done`, the goroutine returned
+        // without parking and its completion is stale: readying it now would end a
+        // later, unrelated park early (a `sleep` returning before its time). A
+        // goroutine parked in another blocking call re-checks its own `Done` and
+        // parks again, so a stale completion never wakes it for good.
+        let waits_here = sr.gs.get(g.slot as usize).is_some_and(|gr| {
+            gr.id == g.id && gr.state == GState::Waiting && gr.reason == WaitReason::Syscall
+        });
+        if waits_here {
             ready(g);
+            any = true;
         }
     }
     any

@@ -50,7 +50,7 @@ pub(crate) use end::{record_fatal, Teardown};
 pub(crate) use g::{overflow_info, RawDump, RawPanic, WaitReason, G};
 pub(crate) use park::{current, park, park_forever, ready, yield_now, GRef};
 pub use park::{sched_point, NoSwitch};
-pub(crate) use race_ctx::{detecting, with_race};
+pub(crate) use race_ctx::{detecting, instrumented_fast, with_race};
 pub use run_loop::go;
 pub(crate) use run_loop::{go_from_timer, run_main, Outcome};
 pub(crate) use timer::{arm_timer, now_nanos, sleep_nanos};
@@ -161,6 +161,16 @@ thread_local! {
 /// `#[inline(never)]`: see the module docs (thread-local caching across switches).
 #[inline(never)]
 pub(crate) fn sched_ptr() -> *mut Sched {
+    SCHED.with(|s| s.get())
+}
+
+/// [`sched_ptr`], inlined: for a caller that never switches goroutines between this
+/// read and the last use of what it found (a cached thread-local address must not
+/// survive a switch; see the module docs). Only the instrumentation shims' fast path
+/// (`race_ctx::instrumented_fast`, inside `#[inline(never)]` shims with no scheduling
+/// point) uses it, to save the call on every instrumented access.
+#[inline(always)]
+pub(crate) fn sched_ptr_no_switch() -> *mut Sched {
     SCHED.with(|s| s.get())
 }
 

@@ -86,6 +86,56 @@ pub(crate) fn with_race<R>(f: impl FnOnce(&mut RaceCtx<'_>) -> Option<R>) -> Opt
     out
 }
 
+/// The fast path of an instrumented access (`instrumented::filter`): the running
+/// goroutine's stack bounds and id, or `None` when the access needs no detector work
+/// — no goroutine runs on this thread (one thread-local read and a branch), the
+/// address is on the goroutine's own stack, or (`check_epoch`) FastTrack's same-epoch
+/// rule says the access is already recorded ([`RaceRun::same_epoch`]: the access would
+/// change nothing and find no race, whoever's code made it, so skipping it is exact).
+/// Reads `cur_g`, `race`; writes nothing, and no consequence of
+/// [`with_race`] applies (nothing changed).
+///
+/// # Safety
+/// The caller never switches goroutines between this call and its return: the
+/// scheduler pointer is read with an inlined thread-local access
+/// ([`sched_ptr_no_switch`](super::sched_ptr_no_switch)). The instrumentation shims
+/// are `#[inline(never)]` functions with no scheduling point, which is the intended
+/// caller.
+#[inline(always)]
+pub(crate) unsafe fn instrumented_fast(
+    addr: usize,
+    size: u64,
+    kind: gosan_detector::AccessKind,
+    check_epoch: bool,
+) -> Option<&'static G> {
+    let s = super::sched_ptr_no_switch();
+    if s.is_null() {
+        return None;
+    }
+    // SAFETY: this thread's live run; plain reads for the duration of this call, with
+    // no switch (the caller's contract) and no other reference to it alive.
+    let sr = unsafe { &*s };
+    if sr.cur_g.is_null() {
+        return None;
+    }
+    // SAFETY: `cur_g` is the running goroutine's boxed record, alive while it runs
+    // (the caller keeps the reference only until it returns, without a switch).
+    let g: &'static G = unsafe { &*sr.cur_g };
+    if addr >= g.lo && addr < g.hi {
+        return None;
+    }
+    // (`tearing_down` is not checked: `with_race` would do nothing then, and
+    // skipping the access does nothing either.)
+    if check_epoch && crate::race::ENABLED {
+        if let Some(r) = sr.race.as_deref() {
+            if r.same_epoch(g.tid, addr as u64, size, kind) {
+                return None;
+            }
+        }
+    }
+    Some(g)
+}
+
 /// Go prints a race the moment it is found; so do `#[gosan::main]` and
 /// `#[gosan::test]` (the summary stays at the end of the report).
 #[cold]
