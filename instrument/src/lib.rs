@@ -228,7 +228,7 @@ impl<T: Copy> Shared<T> {
     /// [`Shared`].
     #[track_caller]
     pub fn get(&self) -> T {
-        sched::sched_point();
+        sched::sched_point_on(self.addr() as usize);
         let v = self.inner.cell.read("Shared", ty::<T>());
         rt::access(self.addr(), shadow_size::<T>(), false, false);
         *v
@@ -241,7 +241,7 @@ impl<T: Copy> Shared<T> {
     /// [`Shared`].
     #[track_caller]
     pub fn set(&self, v: T) {
-        sched::sched_point();
+        sched::sched_point_on(self.addr() as usize);
         let mut w = self.inner.cell.write("Shared", ty::<T>());
         rt::access(self.addr(), shadow_size::<T>(), true, false);
         *w = v;

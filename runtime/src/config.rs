@@ -36,6 +36,13 @@ pub enum Strategy {
     RoundRobin,
     /// Repeats a recorded `Report::schedule` choice for choice.
     Replay(String),
+    /// Bounded-exhaustive exploration under `check`: every schedule with at most
+    /// `preemption_bound` preemptions (switching away from a goroutine that could go
+    /// on), depth-first (Musuvathi & Qadeer, PLDI 2007); `u32::MAX` (spelled
+    /// `exhaustive:inf`) is unbounded and then prunes with sleep sets (Godefroid).
+    /// `check` ends when the tree is exhausted or after `iterations` schedules,
+    /// whichever comes first; `run`/`run_with` run the tree's first schedule.
+    Exhaustive { preemption_bound: u32 },
 }
 
 impl Strategy {
@@ -46,6 +53,10 @@ impl Strategy {
             Strategy::Pct { depth } => format!("pct:{depth}"),
             Strategy::RoundRobin => "roundrobin".into(),
             Strategy::Replay(s) => format!("replay:{s}"),
+            Strategy::Exhaustive {
+                preemption_bound: u32::MAX,
+            } => "exhaustive:inf".into(),
+            Strategy::Exhaustive { preemption_bound } => format!("exhaustive:{preemption_bound}"),
         }
     }
 
@@ -66,18 +77,36 @@ impl Strategy {
         if lower == "pct" {
             return Ok(Strategy::Pct { depth: 3 });
         }
+        if lower == "exhaustive" {
+            return Err("expected exhaustive:K (K = most preemptions per schedule, e.g. exhaustive:2) or exhaustive:inf".into());
+        }
+        if let Some(k) = lower.strip_prefix("exhaustive:") {
+            if k == "inf" || k == "unbounded" {
+                return Ok(Strategy::Exhaustive {
+                    preemption_bound: u32::MAX,
+                });
+            }
+            return match k.parse::<u32>() {
+                Ok(b) if b < u32::MAX => Ok(Strategy::Exhaustive { preemption_bound: b }),
+                _ => Err(format!(
+                    "expected exhaustive:K with K a number of preemptions below {} (or exhaustive:inf), not `{k}`",
+                    u32::MAX
+                )),
+            };
+        }
         if let Some(s) = v.strip_prefix("replay:") {
             // Checked here (syntax, length) so a bad schedule is an option error.
             Record::decode_runs(s).map_err(|e| format!("bad replay schedule: {e}"))?;
             return Ok(Strategy::Replay(s.to_string()));
         }
-        Err("expected random, roundrobin, pct:N or replay:SCHEDULE".into())
+        Err("expected random, roundrobin, pct:N, exhaustive:K or replay:SCHEDULE".into())
     }
 }
 
 impl std::str::FromStr for Strategy {
     type Err = String;
-    /// `random`, `roundrobin`, `pct` / `pct:N`, `replay:SCHEDULE`.
+    /// `random`, `roundrobin`, `pct` / `pct:N`, `exhaustive:K` / `exhaustive:inf`,
+    /// `replay:SCHEDULE`.
     fn from_str(s: &str) -> Result<Strategy, String> {
         Strategy::parse_spelling(s)
     }
@@ -129,6 +158,7 @@ pub struct Config {
     pub(crate) procs: Option<usize>,
     pub(crate) detect_races: Option<bool>,
     pub(crate) leak_check: Option<bool>,
+    pub(crate) shrink: Option<bool>,
     pub(crate) exitcode: Option<i32>,
     pub(crate) halt_on_error: Option<bool>,
     pub(crate) log_path: Option<PathBuf>,
@@ -192,6 +222,10 @@ impl Config {
         /// After main returns, run the others on and report those blocked for good
         /// (default true; false = main's return ends the run, as in Go).
         leak_check: bool,
+        /// Shrink a failing schedule `check` found before returning its report
+        /// (default true; `shrink=0|1`): the report is then the shrunk schedule's,
+        /// reproduced by its replay token (its seed found the unshrunk schedule).
+        shrink: bool,
         /// Exit code of `#[gosan::main]` when races or leaks were found (default 66).
         exitcode: i32,
         /// Stop at the first race (default false).
@@ -335,6 +369,7 @@ impl Config {
                 .or(env.detect_races)
                 .unwrap_or(crate::race::ENABLED),
             leak_check: self.leak_check.or(env.leak_check).unwrap_or(true),
+            shrink: self.shrink.or(env.shrink).unwrap_or(true),
             exitcode: self.exitcode.or(env.exitcode).unwrap_or(66),
             halt_on_error: self.halt_on_error.or(env.halt_on_error).unwrap_or(false),
             log_path: self.log_path.clone().or(env.log_path),
@@ -386,6 +421,7 @@ pub struct Resolved {
     pub procs: usize,
     pub detect_races: bool,
     pub leak_check: bool,
+    pub shrink: bool,
     pub exitcode: i32,
     pub halt_on_error: bool,
     pub log_path: Option<PathBuf>,
@@ -522,7 +558,7 @@ fn check_race(source: &'static str, on: bool, v: &str) -> Result<(), OptionError
 }
 
 const KNOWN: &str = "exitcode, halt_on_error, log_path, strip_path_prefix, history_size, seed, \
-                     strategy, procs, race, leak_check, detect_lock_order, partial_deadlock, format, trace, \
+                     strategy, procs, race, leak_check, shrink, detect_lock_order, partial_deadlock, format, trace, \
                      shard, max_steps, max_time, watchdog";
 
 /// Parses `GOSAN_OPTIONS` text: space-separated `key=value` pairs.
@@ -581,6 +617,7 @@ pub fn parse_options(text: &str, source: &'static str) -> Result<Config, OptionE
                 c.detect_races = Some(on)
             }
             "leak_check" => c.leak_check = Some(parse_bool(source, key, v)?),
+            "shrink" => c.shrink = Some(parse_bool(source, key, v)?),
             "detect_lock_order" => c.detect_lock_order = Some(parse_bool(source, key, v)?),
             "partial_deadlock" => {
                 c.stop_on_partial_deadlock = Some(match v {
@@ -836,8 +873,28 @@ mod tests {
             Strategy::RoundRobin,
             Strategy::Pct { depth: 5 },
             Strategy::Replay("1*3.2".into()),
+            Strategy::Exhaustive {
+                preemption_bound: 0,
+            },
+            Strategy::Exhaustive {
+                preemption_bound: 2,
+            },
+            Strategy::Exhaustive {
+                preemption_bound: u32::MAX,
+            },
         ] {
             assert_eq!(s.spelling().parse::<Strategy>().unwrap(), s);
+        }
+        for bad in [
+            "exhaustive",
+            "exhaustive:",
+            "exhaustive:-1",
+            "exhaustive:two",
+            "exhaustive:4294967295",
+        ] {
+            let e = parse_options(&format!("strategy={bad}"), "GOSAN_OPTIONS").unwrap_err();
+            assert_eq!(e.key, "strategy");
+            assert!(e.reason.contains("exhaustive:"), "{bad}: {e}");
         }
     }
 }

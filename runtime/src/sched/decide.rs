@@ -34,6 +34,9 @@ impl Sched {
         if len == 0 {
             return cur;
         }
+        if let Chooser::Guided(_) = self.chooser {
+            return Some(self.decide_guided(cur));
+        }
         match cur {
             None if len == 1 => self.runq.pop_front(),
             Some(c) if matches!(self.chooser, Chooser::Random) => {
@@ -122,6 +125,7 @@ impl Sched {
                 }
                 best
             }
+            Chooser::Guided(_) => fatal!("Sched::decide", "guided choosers decide in explore.rs"),
             Chooser::Replay(cursor) => {
                 let want = cursor.next_value();
                 let found = want.and_then(|id| {
@@ -182,6 +186,7 @@ pub(crate) fn choose(n: usize) -> usize {
     // SAFETY: this thread's run; short exclusive access.
     let sr = unsafe { &mut *s };
     let i = match &mut sr.chooser {
+        Chooser::Guided(_) => sr.choose_guided(n),
         Chooser::Replay(cursor) => {
             let v = cursor.next_value();
             match v {

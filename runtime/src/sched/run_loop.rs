@@ -205,12 +205,16 @@ pub(crate) struct Outcome {
     pub(crate) leak_why: Vec<(u64, String)>,
     /// Lock-order inversions.
     pub(crate) lock_order: Vec<crate::deadlock::RawInversion>,
+    /// A guided chooser's state after the run (exploration path, preemptions).
+    pub(crate) guided: Option<Box<super::explore::Guided>>,
 }
 
-/// Runs `f` as goroutine 1 under a fresh scheduler on this thread until the run ends.
+/// Runs `f` as goroutine 1 under a fresh scheduler on this thread until the run ends,
+/// with `guided` (a prepared guided chooser) in place of `strategy`'s when given.
 pub(crate) fn run_main<F: FnOnce() + Send + 'static>(
     cfg: &Resolved,
     strategy: &Strategy,
+    guided: Option<Box<super::explore::Guided>>,
     f: F,
 ) -> Result<Outcome, String> {
     if !sched_ptr().is_null() {
@@ -219,6 +223,15 @@ pub(crate) fn run_main<F: FnOnce() + Send + 'static>(
     crate::panic_hook::install();
     crate::overflow::install();
     let mut sched = Box::new(Sched::new(cfg, strategy)?);
+    if let Some(g) = guided {
+        sched.chooser = super::strategy::Chooser::Guided(g);
+    }
+    let footprints = match &sched.chooser {
+        super::strategy::Chooser::Guided(g) if g.tracks_footprints() => {
+            Some(super::explore::FootprintGuard::new())
+        }
+        _ => None,
+    };
     let s: *mut Sched = &mut *sched;
     SCHED.with(|c| c.set(s));
     let guard = SchedGuard;
@@ -236,6 +249,7 @@ pub(crate) fn run_main<F: FnOnce() + Send + 'static>(
     }
     drop(watch);
     drop(guard);
+    drop(footprints);
     let sched = *sched;
     Ok(Outcome {
         livelock: sched.livelock.map(|r| (r, sched.livelock_dumps)),
@@ -254,6 +268,10 @@ pub(crate) fn run_main<F: FnOnce() + Send + 'static>(
         partial: sched.partial,
         leak_why: sched.leak_why,
         lock_order: sched.lockdep.inversions,
+        guided: match sched.chooser {
+            super::strategy::Chooser::Guided(g) => Some(g),
+            _ => None,
+        },
         notes: sched
             .race_stopped
             .map(|(_, why)| why)
