@@ -94,3 +94,40 @@ fn the_fixed_twin_is_clean_under_every_input() {
         gosan::fuzz::run(&d, fixed_update); // panics on any finding
     }
 }
+
+/// The README's "Fuzzing your concurrency harness" example, as written there.
+fn transfer_harness() {
+    use gosan::sync::{Mutex, WaitGroup};
+    let balance = Arc::new(Mutex::new(100i64));
+    let wg = WaitGroup::new();
+    for amount in [60, 70] {
+        let (balance, wg) = (balance.clone(), wg.clone());
+        wg.add(1);
+        gosan::go(move || {
+            let ok = *balance.lock() >= amount; // check ...
+            gosan::gosched();
+            if ok {
+                *balance.lock() -= amount; // ... then act: not atomic
+            }
+            wg.done();
+        });
+    }
+    wg.wait();
+    assert!(*balance.lock() >= 0, "overdrawn");
+}
+
+#[test]
+fn the_readme_example_is_found_by_some_input_and_not_by_every_input() {
+    // Some schedules are fine (one goroutine checks and withdraws before the other
+    // checks), others overdraw.
+    let clean = inputs()
+        .filter(|d| gosan::fuzz::report(Config::new(), d, transfer_harness).is_clean())
+        .count();
+    assert!(clean > 0 && clean < 4096, "{clean} clean inputs");
+    let bad = inputs()
+        .find(|d| !gosan::fuzz::report(Config::new(), d, transfer_harness).is_clean())
+        .expect("some 12-bit input overdraws");
+    let err = std::panic::catch_unwind(|| gosan::fuzz::run(&bad, transfer_harness)).unwrap_err();
+    let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(msg.contains("overdrawn"), "{msg}");
+}
