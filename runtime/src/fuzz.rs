@@ -10,17 +10,17 @@
 //! fuzzer's mutations of the bytes are mutations of the schedule, and an all-zero or
 //! empty input is the plain "no preemption" schedule.
 //!
-//! ```no_run
-//! // fuzz/fuzz_targets/my_harness.rs
+//! ```
+//! // fuzz/fuzz_targets/my_harness.rs (through the facade: `gosan::fuzz::run`)
 //! // #![no_main]
 //! // libfuzzer_sys::fuzz_target!(|data: &[u8]| gosan::fuzz::run(data, my_harness));
 //! fn my_harness() {
-//!     let c = gosan::chan(1);
+//!     let c = gosan_runtime::chan(1);
 //!     let tx = c.clone();
-//!     gosan::go(move || tx.send(1));
+//!     gosan_runtime::go(move || tx.send(1));
 //!     assert_eq!(c.recv(), Some(1));
 //! }
-//! gosan::fuzz::run(&[1, 0, 2], my_harness);
+//! gosan_runtime::fuzz::run(&[1, 0, 2], my_harness);
 //! ```
 
 use crate::config::{Config, Strategy};

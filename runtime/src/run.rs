@@ -179,7 +179,8 @@ fn finish_finding<F: Fn() + Send + Sync + 'static>(
         }
         s => format!("seed={seed:#x} strategy={}", s.spelling()),
     };
-    let shrunk = if r.shrink {
+    // An explicit replay is the schedule the user asked for: not shrunk.
+    let shrunk = if r.shrink && !matches!(strategy, Strategy::Replay(_)) {
         crate::shrink::shrink(r, seed, f, &found)
     } else {
         None
@@ -191,8 +192,11 @@ fn finish_finding<F: Fn() + Send + Sync + 'static>(
             (found, None, by)
         }
     };
-    report.seed = seed;
-    report.strategy = strategy.spelling();
+    if shrunk.is_some() {
+        // The strict replay names itself `random`; the report names the search.
+        report.seed = seed;
+        report.strategy = strategy.spelling();
+    }
     report.exploration = Some(Exploration {
         schedules,
         elapsed_ms: start.elapsed().as_millis() as u64,

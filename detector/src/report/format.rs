@@ -228,13 +228,13 @@ impl crate::report::Exploration {
 
 impl Report {
     /// The line that reproduces this run exactly, as `GOSAN_OPTIONS` takes it. A
-    /// shrunk schedule is reproduced by its replay token only (the seed found the
-    /// schedule before shrinking).
+    /// shrunk (or exhaustively found, or fuzzer-made) schedule is reproduced by its
+    /// replay token (with the seed, so even `Report::seed` comes out the same).
     pub fn reproduce_line(&self) -> String {
         if let Some(by) = self.exploration.as_ref().and_then(|e| e.found_by.as_ref()) {
             return format!(
-                "gosan: reproduce with GOSAN_OPTIONS=\"strategy=replay:{}\" ({by})",
-                self.schedule
+                "gosan: reproduce with GOSAN_OPTIONS=\"seed={:#x} strategy=replay:{}\" ({by})",
+                self.seed, self.schedule
             );
         }
         let strategy = if self.strategy.is_empty() || self.strategy == "random" {
