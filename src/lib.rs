@@ -160,8 +160,8 @@
 #![allow(clippy::needless_doctest_main)]
 
 pub use gosan_detector::report::{
-    Access, AccessKind, DeadlockReport, Frame, GoroutineDump, GoroutineOrigin, LockOrderReport,
-    PanicReport, RaceReport, Report,
+    Access, AccessKind, DeadlockReport, Exploration, Frame, GoroutineDump, GoroutineOrigin,
+    LockOrderReport, PanicReport, RaceReport, Report, Shrunk,
 };
 pub use gosan_instrument::{race, RaceCell, Shared, SharedVec};
 pub use gosan_macros::{main, test};
@@ -179,6 +179,12 @@ pub mod sync {
 /// Go's `time` package on a virtual clock (deterministic mode).
 pub mod time {
     pub use gosan_runtime::time::*;
+}
+
+/// Fuzzer bytes as scheduling decisions: `gosan::fuzz::run(data, harness)` in a
+/// cargo-fuzz target (README, "Fuzzing your concurrency harness").
+pub mod fuzz {
+    pub use gosan_runtime::fuzz::*;
 }
 
 /// Go's `context` package.

@@ -257,7 +257,7 @@ impl<T: Copy> Shared<T> {
     /// [`Shared`].
     #[track_caller]
     pub fn get(&self) -> T {
-        sched::sched_point();
+        sched::sched_point_on(self.addr() as usize);
         let v = self.inner.cell.read("Shared", ty::<T>());
         self.inner.access(false);
         *v
@@ -270,7 +270,7 @@ impl<T: Copy> Shared<T> {
     /// [`Shared`].
     #[track_caller]
     pub fn set(&self, v: T) {
-        sched::sched_point();
+        sched::sched_point_on(self.addr() as usize);
         let mut w = self.inner.cell.write("Shared", ty::<T>());
         self.inner.access(true);
         *w = v;

@@ -279,13 +279,18 @@ impl<T> Chan<T> {
         self.inner.is_none()
     }
 
+    /// The exploration key of this channel's operations (`sched_point_on`).
+    fn key(&self) -> usize {
+        self.inner.as_ref().map_or(0, |i| i.addr() as usize)
+    }
+
     /// `c <- v`. Blocks until a receiver takes `v` or the buffer has room.
     ///
     /// # Panics
     /// `send on closed channel` if the channel is or becomes closed.
     #[track_caller]
     pub fn send(&self, v: T) {
-        sched::sched_point();
+        sched::sched_point_on(self.key());
         let Some(inner) = &self.inner else {
             block_forever(WaitReason::ChanSendNil)
         };
@@ -313,7 +318,7 @@ impl<T> Chan<T> {
     /// `v, ok := <-c`: `None` once the channel is closed and drained.
     #[track_caller]
     pub fn recv(&self) -> Option<T> {
-        sched::sched_point();
+        sched::sched_point_on(self.key());
         let Some(inner) = &self.inner else {
             block_forever(WaitReason::ChanRecvNil)
         };
@@ -503,7 +508,7 @@ impl<T> Chan<T> {
     /// `close of nil channel`, `close of closed channel`.
     #[track_caller]
     pub fn close(&self) {
-        sched::sched_point();
+        sched::sched_point_on(self.key());
         let Some(inner) = &self.inner else {
             panic!("close of nil channel")
         };

@@ -36,6 +36,13 @@ pub enum Strategy {
     RoundRobin,
     /// Repeats a recorded `Report::schedule` choice for choice.
     Replay(String),
+    /// Bounded-exhaustive exploration under `check`: every schedule with at most
+    /// `preemption_bound` preemptions (switching away from a goroutine that could go
+    /// on), depth-first (Musuvathi & Qadeer, PLDI 2007); `u32::MAX` (spelled
+    /// `exhaustive:inf`) is unbounded and then prunes with sleep sets (Godefroid).
+    /// `check` ends when the tree is exhausted or after `iterations` schedules,
+    /// whichever comes first; `run`/`run_with` run the tree's first schedule.
+    Exhaustive { preemption_bound: u32 },
 }
 
 impl Strategy {
@@ -46,6 +53,10 @@ impl Strategy {
             Strategy::Pct { depth } => format!("pct:{depth}"),
             Strategy::RoundRobin => "roundrobin".into(),
             Strategy::Replay(s) => format!("replay:{s}"),
+            Strategy::Exhaustive {
+                preemption_bound: u32::MAX,
+            } => "exhaustive:inf".into(),
+            Strategy::Exhaustive { preemption_bound } => format!("exhaustive:{preemption_bound}"),
         }
     }
 
@@ -66,18 +77,36 @@ impl Strategy {
         if lower == "pct" {
             return Ok(Strategy::Pct { depth: 3 });
         }
+        if lower == "exhaustive" {
+            return Err("expected exhaustive:K (K = most preemptions per schedule, e.g. exhaustive:2) or exhaustive:inf".into());
+        }
+        if let Some(k) = lower.strip_prefix("exhaustive:") {
+            if k == "inf" || k == "unbounded" {
+                return Ok(Strategy::Exhaustive {
+                    preemption_bound: u32::MAX,
+                });
+            }
+            return match k.parse::<u32>() {
+                Ok(b) if b < u32::MAX => Ok(Strategy::Exhaustive { preemption_bound: b }),
+                _ => Err(format!(
+                    "expected exhaustive:K with K a number of preemptions below {} (or exhaustive:inf), not `{k}`",
+                    u32::MAX
+                )),
+            };
+        }
         if let Some(s) = v.strip_prefix("replay:") {
             // Checked here (syntax, length) so a bad schedule is an option error.
             Record::decode_runs(s).map_err(|e| format!("bad replay schedule: {e}"))?;
             return Ok(Strategy::Replay(s.to_string()));
         }
-        Err("expected random, roundrobin, pct:N or replay:SCHEDULE".into())
+        Err("expected random, roundrobin, pct:N, exhaustive:K or replay:SCHEDULE".into())
     }
 }
 
 impl std::str::FromStr for Strategy {
     type Err = String;
-    /// `random`, `roundrobin`, `pct` / `pct:N`, `replay:SCHEDULE`.
+    /// `random`, `roundrobin`, `pct` / `pct:N`, `exhaustive:K` / `exhaustive:inf`,
+    /// `replay:SCHEDULE`.
     fn from_str(s: &str) -> Result<Strategy, String> {
         Strategy::parse_spelling(s)
     }
@@ -129,6 +158,7 @@ pub struct Config {
     pub(crate) procs: Option<usize>,
     pub(crate) detect_races: Option<bool>,
     pub(crate) leak_check: Option<bool>,
+    pub(crate) shrink: Option<bool>,
     pub(crate) exitcode: Option<i32>,
     pub(crate) halt_on_error: Option<bool>,
     pub(crate) log_path: Option<PathBuf>,
@@ -148,11 +178,16 @@ pub struct Config {
     pub(crate) stream_races: bool,
 }
 
-/// Default of [`Config::timer_race`]: 1/16. Per timer, not per step: a run sees a
-/// given timeout win against runnable work with a chance of at most 1/16 however
-/// long the work (a program with a timeout mostly runs its usual course; `sleep`s are
-/// never raced), while `check` tries the timeout-wins interleaving in about one
-/// schedule in 20, so it turns up within a few hundred schedules.
+/// Default of [`Config::timer_race`] under [`check`](crate::check) (and
+/// `#[gosan::test(iterations = N)]`): 1/16. Per timer, not per step: an explored
+/// schedule sees a given timeout win against runnable work with a chance of at most
+/// 1/16 however long the work (`sleep`s are never raced), so `check` tries the
+/// timeout-wins interleaving in about one schedule in 20 and it turns up within a few
+/// hundred schedules. A single run (`run`, `run_with`, `#[gosan::main]`, a
+/// `#[gosan::test]` without `iterations`) defaults to 0: like Go's scheduler in
+/// practice, a timeout never beats work that can still run, so a test's safety
+/// timeout is not a coin toss. A `seed=` reproduce line reproduces under the entry
+/// point that printed it (a `replay:` token under any).
 pub const DEFAULT_TIMER_RACE: f64 = 1.0 / 16.0;
 
 /// Default of [`Config::watchdog`].
@@ -200,6 +235,10 @@ impl Config {
         /// After main returns, run the others on and report those blocked for good
         /// (default true; false = main's return ends the run, as in Go).
         leak_check: bool,
+        /// Shrink a failing schedule `check` found before returning its report
+        /// (default true; `shrink=0|1`): the report is then the shrunk schedule's,
+        /// reproduced by its replay token (its seed found the unshrunk schedule).
+        shrink: bool,
         /// Exit code of `#[gosan::main]` when races or leaks were found (default 66).
         exitcode: i32,
         /// Stop at the first race (default false).
@@ -260,7 +299,8 @@ impl Config {
 
     /// Probability that a timer armed by a goroutine (`after`, `Timer`, `Ticker`,
     /// `after_func`, a context deadline; never a `sleep`) is a *racing* timer
-    /// (`timer_race=P`, `0.0 ..= 1.0`, default 1/16): while it is
+    /// (`timer_race=P`, `0.0 ..= 1.0`; default 1/16 under `check`, 0 in a single
+    /// run: see [`DEFAULT_TIMER_RACE`]): while it is
     /// the earliest pending timer, each scheduling point of a running goroutine fires
     /// it with probability 1/2 — virtual time jumps to its deadline although
     /// goroutines are still runnable, so a timeout may win against the work it
@@ -364,6 +404,7 @@ impl Config {
                 .or(env.detect_races)
                 .unwrap_or(crate::race::ENABLED),
             leak_check: self.leak_check.or(env.leak_check).unwrap_or(true),
+            shrink: self.shrink.or(env.shrink).unwrap_or(true),
             exitcode: self.exitcode.or(env.exitcode).unwrap_or(66),
             halt_on_error: self.halt_on_error.or(env.halt_on_error).unwrap_or(false),
             log_path: self.log_path.clone().or(env.log_path),
@@ -395,10 +436,8 @@ impl Config {
                 .or(env.max_time)
                 .unwrap_or(DEFAULT_MAX_TIME)
                 .as_nanos() as u64,
-            timer_race: self
-                .timer_race
-                .or(env.timer_race)
-                .unwrap_or(DEFAULT_TIMER_RACE),
+            timer_race: self.timer_race.or(env.timer_race).unwrap_or(0.0),
+            timer_race_set: self.timer_race.or(env.timer_race).is_some(),
         })
     }
 }
@@ -425,6 +464,7 @@ pub struct Resolved {
     pub procs: usize,
     pub detect_races: bool,
     pub leak_check: bool,
+    pub shrink: bool,
     pub exitcode: i32,
     pub halt_on_error: bool,
     pub log_path: Option<PathBuf>,
@@ -443,8 +483,11 @@ pub struct Resolved {
     pub max_time_nanos: u64,
     /// See [`Config::watchdog`] (zero: off).
     pub watchdog: std::time::Duration,
-    /// See [`Config::timer_race`].
+    /// See [`Config::timer_race`] (0 when not set: `check` raises it to
+    /// [`DEFAULT_TIMER_RACE`] then).
     pub timer_race: f64,
+    /// Whether `timer_race` was set (by `Config` or `GOSAN_OPTIONS`).
+    pub timer_race_set: bool,
     /// Races are printed on stderr when found (`#[gosan::main]`, `#[gosan::test]`
     /// with text output to stderr).
     pub stream_races: bool,
@@ -575,7 +618,7 @@ fn check_race(source: &'static str, on: bool, v: &str) -> Result<(), OptionError
 }
 
 const KNOWN: &str = "exitcode, halt_on_error, log_path, strip_path_prefix, history_size, seed, \
-                     strategy, procs, race, leak_check, detect_lock_order, partial_deadlock, format, trace, \
+                     strategy, procs, race, leak_check, shrink, detect_lock_order, partial_deadlock, format, trace, \
                      shard, max_steps, max_time, watchdog, timer_race";
 
 /// Parses `GOSAN_OPTIONS` text: space-separated `key=value` pairs.
@@ -634,6 +677,7 @@ pub fn parse_options(text: &str, source: &'static str) -> Result<Config, OptionE
                 c.detect_races = Some(on)
             }
             "leak_check" => c.leak_check = Some(parse_bool(source, key, v)?),
+            "shrink" => c.shrink = Some(parse_bool(source, key, v)?),
             "detect_lock_order" => c.detect_lock_order = Some(parse_bool(source, key, v)?),
             "partial_deadlock" => {
                 c.stop_on_partial_deadlock = Some(match v {
@@ -932,8 +976,28 @@ mod tests {
             Strategy::RoundRobin,
             Strategy::Pct { depth: 5 },
             Strategy::Replay("1*3.2".into()),
+            Strategy::Exhaustive {
+                preemption_bound: 0,
+            },
+            Strategy::Exhaustive {
+                preemption_bound: 2,
+            },
+            Strategy::Exhaustive {
+                preemption_bound: u32::MAX,
+            },
         ] {
             assert_eq!(s.spelling().parse::<Strategy>().unwrap(), s);
+        }
+        for bad in [
+            "exhaustive",
+            "exhaustive:",
+            "exhaustive:-1",
+            "exhaustive:two",
+            "exhaustive:4294967295",
+        ] {
+            let e = parse_options(&format!("strategy={bad}"), "GOSAN_OPTIONS").unwrap_err();
+            assert_eq!(e.key, "strategy");
+            assert!(e.reason.contains("exhaustive:"), "{bad}: {e}");
         }
     }
 }

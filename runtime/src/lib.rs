@@ -34,6 +34,7 @@ mod config;
 pub mod context;
 mod coro;
 mod deadlock;
+pub mod fuzz;
 mod instrumented;
 mod lock;
 mod overflow;
@@ -42,6 +43,7 @@ mod race;
 mod run;
 mod sched;
 mod select;
+mod shrink;
 pub mod sync;
 pub mod time;
 mod waitq;
@@ -89,7 +91,7 @@ pub mod __private {
     /// instrumented access, and [`NoSwitch`](sched::NoSwitch) around closures that
     /// hold references into shared memory.
     pub mod sched {
-        pub use crate::sched::{sched_point, NoSwitch};
+        pub use crate::sched::{sched_point, sched_point_on, NoSwitch};
     }
 
     /// What the `select!` macro expands to.

@@ -30,6 +30,8 @@ impl<T> SpinLock<T> {
 
     #[inline]
     pub(crate) fn lock(&self) -> SpinGuard<'_, T> {
+        // Exhaustive exploration's footprint of the running transition.
+        crate::sched::explore_touch(self as *const Self as usize);
         // Acquire: synchronizes with the Release store in `SpinGuard::drop`.
         if self
             .locked

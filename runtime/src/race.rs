@@ -886,12 +886,23 @@ fn range_at(loc: &'static Location<'static>, addr: u64, len: u64, write: bool) {
 
 // ── the public annotations (Go's runtime.RaceRead & co.) ────────────────────────
 
+/// The exploration key of an access of `size` bytes at `addr`: its 8-byte granule
+/// when it lies within one, else 0 (unknown: dependent with everything), so two
+/// overlapping accesses always share a key.
+fn granule(addr: usize, size: usize) -> usize {
+    if size <= 8 && (addr & 7) + size.max(1) <= 8 {
+        (addr & !7) | 1
+    } else {
+        0
+    }
+}
+
 /// `size_of::<T>()` bytes at `p` were read by the running goroutine (Go's
 /// `runtime.RaceRead`). A scheduling point.
 #[inline]
 #[track_caller]
 pub fn read<T>(p: *const T) {
-    sched::sched_point();
+    sched::sched_point_on(granule(p as usize, std::mem::size_of::<T>()));
     if ENABLED {
         access_at(
             Location::caller(),
@@ -907,7 +918,7 @@ pub fn read<T>(p: *const T) {
 #[inline]
 #[track_caller]
 pub fn write<T>(p: *const T) {
-    sched::sched_point();
+    sched::sched_point_on(granule(p as usize, std::mem::size_of::<T>()));
     if ENABLED {
         access_at(
             Location::caller(),

@@ -4,14 +4,16 @@
 use crate::config::{Config, Resolved, Strategy};
 use crate::deadlock::RawInversion;
 use crate::race::{RawRace, Site};
+use crate::sched::explore::{self, Guided, Mode};
 use crate::sched::{self, strategy::derive_seed, Outcome, RawDump};
 use gosan_detector::report::symbolize::Traceback;
 use gosan_detector::report::{
-    symbolize, Access, DeadlockReport, Frame, GoroutineDump, GoroutineOrigin, LivelockReport,
-    LockOrderReport, PanicReport, RaceReport, Report,
+    symbolize, Access, DeadlockReport, Exploration, Frame, GoroutineDump, GoroutineOrigin,
+    LivelockReport, LockOrderReport, PanicReport, RaceReport, Report,
 };
 use std::cell::Cell;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// Runs `f` as the main goroutine (id 1) with the default [`Config`] (and
 /// `GOSAN_OPTIONS`); returns when the run ends.
@@ -47,9 +49,18 @@ pub fn run_with<F: FnOnce() + Send + 'static>(cfg: Config, f: F) -> Report {
 /// iteration runs.
 #[track_caller]
 pub fn check<F: Fn() + Send + Sync + 'static>(cfg: Config, iterations: usize, f: F) -> Report {
-    let r = resolve_or_panic(&cfg);
+    let mut r = resolve_or_panic(&cfg);
+    if !r.timer_race_set {
+        // Exploring: timeouts compete with runnable work (`DEFAULT_TIMER_RACE`).
+        r.timer_race = crate::config::DEFAULT_TIMER_RACE;
+    }
     let f = Arc::new(f);
+    let start = Instant::now();
+    if let Some(Strategy::Exhaustive { preemption_bound }) = r.strategy {
+        return check_exhaustive(&r, preemption_bound, iterations, f, start);
+    }
     let mut last = None;
+    let mut schedules = 0u64;
     for i in 0..iterations as u64 {
         if let Some((k, n)) = r.shard {
             if i % n as u64 != (k - 1) as u64 {
@@ -70,7 +81,9 @@ pub fn check<F: Fn() + Send + Sync + 'static>(cfg: Config, iterations: usize, f:
         };
         let g = f.clone();
         let (report, _) = run_once(&r, seed, &strategy, move || g());
+        schedules += 1;
         if !report.is_clean() {
+            let report = finish_finding(&r, seed, &strategy, &f, report, schedules, start, None);
             mark_finding(&report);
             return report;
         }
@@ -83,7 +96,123 @@ pub fn check<F: Fn() + Send + Sync + 'static>(cfg: Config, iterations: usize, f:
         .strategy
         .as_ref()
         .map_or_else(|| "random".to_string(), Strategy::spelling);
+    clean.exploration = Some(Exploration {
+        schedules,
+        elapsed_ms: start.elapsed().as_millis() as u64,
+        ..Exploration::default()
+    });
     clean
+}
+
+/// `check` under `Strategy::Exhaustive`: depth-first over the decision tree
+/// (`sched/explore.rs`) until it is exhausted, a finding, or `iterations` schedules.
+fn check_exhaustive<F: Fn() + Send + Sync + 'static>(
+    r: &Resolved,
+    bound: u32,
+    iterations: usize,
+    f: Arc<F>,
+    start: Instant,
+) -> Report {
+    let strategy = Strategy::Exhaustive {
+        preemption_bound: bound,
+    };
+    let (mut path, mut replay_len) = (Vec::new(), 0);
+    let (mut schedules, mut pruned) = (0u64, 0u64);
+    let mut last = None;
+    let mut complete = false;
+    while schedules < iterations as u64 {
+        let g = f.clone();
+        let guided = Box::new(Guided::explore(bound, path, replay_len));
+        let (report, _, guided) = run_once_with(r, r.seed, &strategy, Some(guided), move || g());
+        let Some(Mode::Explore(e)) = guided.map(|g| g.mode) else {
+            fatal!("check_exhaustive", "an exhaustive run keeps its explorer");
+        };
+        if let Some(d) = e.diverged {
+            panic!("gosan: {d}");
+        }
+        if e.pruned {
+            pruned += 1;
+        } else {
+            schedules += 1;
+        }
+        if !report.is_clean() {
+            let ex = (bound, false, pruned);
+            let report =
+                finish_finding(r, r.seed, &strategy, &f, report, schedules, start, Some(ex));
+            mark_finding(&report);
+            return report;
+        }
+        last = Some(report);
+        match explore::backtrack(bound, e.path) {
+            Some((p, n)) => (path, replay_len) = (p, n),
+            None => {
+                complete = true;
+                break;
+            }
+        }
+    }
+    let mut clean = last.unwrap_or_default();
+    clean.seed = r.seed;
+    clean.schedule.clear();
+    clean.strategy = strategy.spelling();
+    clean.exploration = Some(Exploration {
+        schedules,
+        elapsed_ms: start.elapsed().as_millis() as u64,
+        preemption_bound: Some(bound),
+        complete,
+        pruned,
+        ..Exploration::default()
+    });
+    clean
+}
+
+/// A report with a finding from `check`: shrunk (unless `shrink=0`), with the
+/// exploration summary. `exhaustive`: the bound, completeness and pruned runs.
+#[allow(clippy::too_many_arguments)]
+fn finish_finding<F: Fn() + Send + Sync + 'static>(
+    r: &Resolved,
+    seed: u64,
+    strategy: &Strategy,
+    f: &Arc<F>,
+    found: Report,
+    schedules: u64,
+    start: Instant,
+    exhaustive: Option<(u32, bool, u64)>,
+) -> Report {
+    let found_with = match strategy {
+        Strategy::Exhaustive { .. } => {
+            format!("schedule {schedules} of strategy={}", strategy.spelling())
+        }
+        s => format!("seed={seed:#x} strategy={}", s.spelling()),
+    };
+    // An explicit replay is the schedule the user asked for: not shrunk.
+    let shrunk = if r.shrink && !matches!(strategy, Strategy::Replay(_)) {
+        crate::shrink::shrink(r, seed, f, &found)
+    } else {
+        None
+    };
+    let (mut report, shrunk, found_by) = match shrunk {
+        Some((rep, sh)) => (rep, Some(sh), Some(format!("shrunk from {found_with}"))),
+        None => {
+            let by = exhaustive.is_some().then(|| found_with.clone());
+            (found, None, by)
+        }
+    };
+    if shrunk.is_some() {
+        // The strict replay names itself `random`; the report names the search.
+        report.seed = seed;
+        report.strategy = strategy.spelling();
+    }
+    report.exploration = Some(Exploration {
+        schedules,
+        elapsed_ms: start.elapsed().as_millis() as u64,
+        preemption_bound: exhaustive.map(|e| e.0),
+        complete: exhaustive.is_some_and(|e| e.1),
+        pruned: exhaustive.map_or(0, |e| e.2),
+        shrunk,
+        found_by,
+    });
+    report
 }
 
 /// The resolved options, or a panic whose message is `gosan: ` followed by the
@@ -113,16 +242,30 @@ fn run_once<F: FnOnce() + Send + 'static>(
     strategy: &Strategy,
     f: F,
 ) -> (Report, u64) {
+    let (report, steps, _) = run_once_with(r, seed, strategy, None, f);
+    (report, steps)
+}
+
+/// One run, with a prepared guided chooser in place of `strategy`'s when given
+/// (`strategy` then names the run in its report); also returns the chooser.
+#[track_caller]
+pub(crate) fn run_once_with<F: FnOnce() + Send + 'static>(
+    r: &Resolved,
+    seed: u64,
+    strategy: &Strategy,
+    guided: Option<Box<Guided>>,
+    f: F,
+) -> (Report, u64, Option<Box<Guided>>) {
     let mut rr = r.clone();
     rr.seed = seed;
-    let out = match sched::run_main(&rr, strategy, f) {
+    let mut out = match sched::run_main(&rr, strategy, guided, f) {
         Ok(o) => o,
         Err(e) => panic!("gosan: {e}"),
     };
     if let Some(e) = &out.replay_error {
         panic!("gosan: {e}");
     }
-    (to_report(&out, r, seed, strategy), out.steps)
+    (to_report(&out, r, seed, strategy), out.steps, out.guided.take())
 }
 
 /// The report of a run's findings (symbolized now).
@@ -199,6 +342,7 @@ fn to_report(out: &Outcome, r: &Resolved, seed: u64, strategy: &Strategy) -> Rep
             virtual_nanos: out.virtual_nanos,
             goroutines: gs.iter().map(|d| dump(d, Traceback::User)).collect(),
         }),
+        exploration: None,
     }
 }
 

@@ -185,9 +185,58 @@ impl Display for LockOrderReport {
     }
 }
 
+impl crate::report::Exploration {
+    /// One line: `gosan: explored N schedules in T ms, exhaustive within preemption
+    /// bound K` (or why the exploration stopped), then what shrinking removed.
+    pub fn summary(&self) -> String {
+        let mut s = format!(
+            "gosan: explored {} schedule{} in {} ms",
+            self.schedules,
+            if self.schedules == 1 { "" } else { "s" },
+            self.elapsed_ms
+        );
+        if let Some(k) = self.preemption_bound {
+            let k = if k == u32::MAX {
+                "unbounded".to_string()
+            } else {
+                k.to_string()
+            };
+            if self.complete {
+                s += &format!(", exhaustive within preemption bound {k}");
+            } else {
+                s += &format!(", not exhaustive (stopped before the tree within preemption bound {k} was exhausted)");
+            }
+            if self.pruned > 0 {
+                s += &format!(" ({} more cut short by sleep sets)", self.pruned);
+            }
+        }
+        if let Some(sh) = &self.shrunk {
+            s += &format!(
+                "\ngosan: shrinking removed {} of {} decisions ({} -> {}; preemptions {} -> {}) in {} replays",
+                sh.before - sh.after,
+                sh.before,
+                sh.before,
+                sh.after,
+                sh.preemptions_before,
+                sh.preemptions_after,
+                sh.replays
+            );
+        }
+        s
+    }
+}
+
 impl Report {
-    /// The line that reproduces this run exactly, as `GOSAN_OPTIONS` takes it.
+    /// The line that reproduces this run exactly, as `GOSAN_OPTIONS` takes it. A
+    /// shrunk (or exhaustively found, or fuzzer-made) schedule is reproduced by its
+    /// replay token (with the seed, so even `Report::seed` comes out the same).
     pub fn reproduce_line(&self) -> String {
+        if let Some(by) = self.exploration.as_ref().and_then(|e| e.found_by.as_ref()) {
+            return format!(
+                "gosan: reproduce with GOSAN_OPTIONS=\"seed={:#x} strategy=replay:{}\" ({by})",
+                self.seed, self.schedule
+            );
+        }
         let strategy = if self.strategy.is_empty() || self.strategy == "random" {
             String::new()
         } else {
@@ -259,6 +308,9 @@ impl Report {
         }
         for n in &self.notes {
             writeln!(f, "gosan: note: {n}")?;
+        }
+        if let Some(e) = &self.exploration {
+            writeln!(f, "{}", e.summary())?;
         }
         writeln!(f, "{}", self.reproduce_line())
     }

@@ -124,6 +124,43 @@ pub struct LivelockReport {
     pub goroutines: Vec<GoroutineDump>,
 }
 
+/// What `check` did to get a report: how many schedules it explored, how long it
+/// took, whether the exploration was exhaustive, and what shrinking removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Exploration {
+    /// Schedules run to their end (exhaustive mode: leaves of the tree reached).
+    pub schedules: u64,
+    /// Wall-clock milliseconds spent exploring (shrinking included).
+    pub elapsed_ms: u64,
+    /// `Some(k)` under `Strategy::Exhaustive` (`u32::MAX`: unbounded).
+    pub preemption_bound: Option<u32>,
+    /// Exhaustive mode: the tree was exhausted (else `check` stopped at its
+    /// `iterations` or at a finding).
+    pub complete: bool,
+    /// Exhaustive mode: runs cut short by sleep sets (equivalent to explored ones).
+    pub pruned: u64,
+    /// Shrinking of the failing schedule: decisions before and after, and the
+    /// replays it took. `None` when nothing was shrunk.
+    pub shrunk: Option<Shrunk>,
+    /// The seed and strategy that found the schedule before shrinking (the report's
+    /// own `seed`/`strategy` still name them; its `schedule` is the shrunk one).
+    pub found_by: Option<String>,
+}
+
+/// What shrinking a failing schedule did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shrunk {
+    /// Decisions in the schedule as found.
+    pub before: u64,
+    /// Decisions in the shrunk schedule (never more than `before`).
+    pub after: u64,
+    /// Preemptions as found and after shrinking.
+    pub preemptions_before: u64,
+    pub preemptions_after: u64,
+    /// Replays run while shrinking.
+    pub replays: u64,
+}
+
 /// Everything one run found, and how to reproduce it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
@@ -147,6 +184,9 @@ pub struct Report {
     /// The run reached a bound instead of ending (see [`LivelockReport`]).
     #[serde(default)]
     pub livelock: Option<LivelockReport>,
+    /// Set by `check`: schedules explored, time, exhaustiveness, shrinking.
+    #[serde(default)]
+    pub exploration: Option<Exploration>,
 }
 
 impl Report {

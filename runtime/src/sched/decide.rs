@@ -42,6 +42,9 @@ impl Sched {
         if len == 0 {
             return cur;
         }
+        if let Chooser::Guided(_) = self.chooser {
+            return Some(self.decide_guided(cur));
+        }
         if self.decisions >= self.fair_at && (cur.is_some() || len > 1) {
             return Some(self.decide_fair(cur));
         }
@@ -172,6 +175,7 @@ impl Sched {
                 }
                 best
             }
+            Chooser::Guided(_) => fatal!("Sched::decide", "guided choosers decide in explore.rs"),
             Chooser::Replay(cursor) => {
                 let want = cursor.next_value();
                 let found = want.and_then(|id| {
@@ -256,6 +260,12 @@ impl Sched {
     pub(super) fn choice(&mut self, kind: Choice, n: usize) -> usize {
         if n <= 1 {
             return 0;
+        }
+        if let Chooser::Guided(_) = self.chooser {
+            // Exhaustive exploration, shrinking's tolerant replay, fuzzer bytes.
+            let i = self.choose_guided(n);
+            self.record.push(i as u64);
+            return i;
         }
         let i = match &mut self.chooser {
             Chooser::Replay(cursor) => {

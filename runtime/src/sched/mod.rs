@@ -8,7 +8,9 @@
 //! - `run_loop.rs`: the loop, `spawn`/`go`, the run's entry point `run_main`.
 //! - `park.rs`: `park`/`ready`, [`GRef`], scheduling points, `yield_now`, [`NoSwitch`].
 //! - `decide.rs`: who runs next (`decide`) and select's arm choice (`choose`);
-//!   `strategy.rs`: the strategies and the replayable decision record.
+//!   `strategy.rs`: the strategies and the replayable decision record;
+//!   `explore.rs`: guided choosers (exhaustive exploration, tolerant replay for
+//!   shrinking, fuzzer bytes).
 //! - `timer.rs`: virtual time.
 //! - `end.rs`: the one place that decides how a run ends, and teardown.
 //! - `race_ctx.rs`: the detector's view of the run (the race-context accessor).
@@ -35,6 +37,7 @@
 mod blocking;
 mod decide;
 mod end;
+pub(crate) mod explore;
 mod g;
 mod park;
 pub(crate) mod partial;
@@ -48,8 +51,9 @@ pub use blocking::blocking;
 pub(crate) use decide::{choose, Choice};
 pub(crate) use end::{record_fatal, Teardown};
 pub(crate) use g::{overflow_info, RawDump, RawPanic, WaitReason, G};
+pub(crate) use park::explore_touch;
 pub(crate) use park::{current, park, park_forever, ready, yield_now, GRef};
-pub use park::{sched_point, NoSwitch};
+pub use park::{sched_point, sched_point_on, NoSwitch};
 pub(crate) use race_ctx::{detecting, instrumented_fast, with_race};
 pub use run_loop::go;
 pub(crate) use run_loop::{go_from_timer, run_main, Outcome};
@@ -234,7 +238,7 @@ impl Sched {
             decisions: 0,
             fair_at: match strategy {
                 Strategy::Random | Strategy::Pct { .. } => strategy::FAIR_EVERY,
-                Strategy::RoundRobin | Strategy::Replay(_) => u64::MAX,
+                Strategy::RoundRobin | Strategy::Replay(_) | Strategy::Exhaustive { .. } => u64::MAX,
             },
             timer_race: timer::race_threshold(cfg.timer_race),
             work_base: 0,

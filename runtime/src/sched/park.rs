@@ -144,6 +144,52 @@ pub fn sched_point() {
     }
 }
 
+/// A scheduling point before an operation whose effects are confined to the object
+/// `key` (its address) and runtime state behind `SpinLock`s: exhaustive exploration
+/// may then treat it as independent of operations on other objects (`explore.rs`).
+/// Otherwise exactly [`sched_point`].
+#[inline]
+pub fn sched_point_on(key: usize) {
+    let s = sched_ptr();
+    if s.is_null() {
+        return;
+    }
+    // SAFETY: this thread's run; a short exclusive access that ends before the
+    // scheduling point.
+    unsafe {
+        if let Chooser::Guided(g) = &mut (*s).chooser {
+            g.set_pending_key(key);
+        }
+    }
+    sched_point();
+    // SAFETY: as above (the key is consumed by the decision, if there was one).
+    unsafe {
+        if let Chooser::Guided(g) = &mut (*s).chooser {
+            g.set_pending_key(0);
+        }
+    }
+}
+
+/// The running goroutine took the runtime state lock at `addr` (`lock.rs`): part of
+/// its transition's footprint under exhaustive exploration. One relaxed load when no
+/// run tracks footprints.
+#[inline]
+pub(crate) fn explore_touch(addr: usize) {
+    use std::sync::atomic::Ordering::Relaxed;
+    if super::explore::FOOTPRINT_RUNS.load(Relaxed) == 0 {
+        return;
+    }
+    let s = sched_ptr();
+    // SAFETY: this thread's run; a short access to the chooser only, on the run's
+    // thread (the lock is taken by code of this run, which holds no borrow of the
+    // chooser).
+    unsafe {
+        if !s.is_null() && !(*s).cur_g.is_null() {
+            (*s).guided_touch(addr);
+        }
+    }
+}
+
 /// # Safety
 /// `s` is this thread's run and we are on one of its goroutines.
 #[inline(never)]
@@ -208,6 +254,9 @@ pub(crate) fn yield_now() {
                 sr.gs[sr.current as usize].prio = *next_yield;
                 *next_yield -= 1;
             }
+            if let Chooser::Guided(g) = &mut sr.chooser {
+                g.set_yielding(true);
+            }
             sr.spin_streak as usize > 64 * (sr.runq.len() + 1)
         };
         if fire && fire_next_timer(s) {
@@ -216,6 +265,9 @@ pub(crate) fn yield_now() {
         // A spinner may wait for a goroutine in `gosan::blocking`.
         super::blocking::drain(s, false);
         sched_point_in(s);
+        if let Chooser::Guided(g) = &mut (*s).chooser {
+            g.set_yielding(false);
+        }
     }
 }
 

@@ -209,12 +209,16 @@ pub(crate) struct Outcome {
     pub(crate) leak_why: Vec<(u64, String)>,
     /// Lock-order inversions.
     pub(crate) lock_order: Vec<crate::deadlock::RawInversion>,
+    /// A guided chooser's state after the run (exploration path, preemptions).
+    pub(crate) guided: Option<Box<super::explore::Guided>>,
 }
 
-/// Runs `f` as goroutine 1 under a fresh scheduler on this thread until the run ends.
+/// Runs `f` as goroutine 1 under a fresh scheduler on this thread until the run ends,
+/// with `guided` (a prepared guided chooser) in place of `strategy`'s when given.
 pub(crate) fn run_main<F: FnOnce() + Send + 'static>(
     cfg: &Resolved,
     strategy: &Strategy,
+    guided: Option<Box<super::explore::Guided>>,
     f: F,
 ) -> Result<Outcome, String> {
     if !sched_ptr().is_null() {
@@ -223,6 +227,15 @@ pub(crate) fn run_main<F: FnOnce() + Send + 'static>(
     crate::panic_hook::install();
     crate::overflow::install();
     let mut sched = Box::new(Sched::new(cfg, strategy)?);
+    if let Some(g) = guided {
+        sched.chooser = super::strategy::Chooser::Guided(g);
+    }
+    let footprints = match &sched.chooser {
+        super::strategy::Chooser::Guided(g) if g.tracks_footprints() => {
+            Some(super::explore::FootprintGuard::new())
+        }
+        _ => None,
+    };
     let s: *mut Sched = &mut *sched;
     SCHED.with(|c| c.set(s));
     let guard = SchedGuard;
@@ -250,12 +263,17 @@ pub(crate) fn run_main<F: FnOnce() + Send + 'static>(
     }
     drop(watch);
     drop(guard);
+    drop(footprints);
     // What teardown added: a panic in a destructor it ran (when nothing panicked
     // first: `sched.panic` keeps the first), notes (abandoned goroutines, later
-    // panics).
+    // panics); the explorer's state.
     let sched = *sched;
     out.panic = sched.panic;
     out.notes.extend(sched.notes);
+    out.guided = match sched.chooser {
+        super::strategy::Chooser::Guided(g) => Some(g),
+        _ => None,
+    };
     Ok(out)
 }
 
@@ -282,6 +300,7 @@ fn take_outcome(sched: &mut Sched) -> Outcome {
         partial: std::mem::take(&mut sched.partial),
         leak_why: std::mem::take(&mut sched.leak_why),
         lock_order: std::mem::take(&mut sched.lockdep.inversions),
+        guided: None,
         notes: race_stopped
             .map(|(_, why)| why)
             .into_iter()

@@ -269,6 +269,8 @@ pub(crate) enum Chooser {
         next_yield: i64,
     },
     Replay(ReplayCursor),
+    /// Exhaustive exploration, tolerant replay, fuzzer bytes (`explore.rs`).
+    Guided(Box<super::explore::Guided>),
 }
 
 impl Chooser {
@@ -293,6 +295,9 @@ impl Chooser {
                     next_yield: -1,
                 }
             }
+            Strategy::Exhaustive { preemption_bound } => Chooser::Guided(Box::new(
+                super::explore::Guided::explore(*preemption_bound, Vec::new(), 0),
+            )),
             Strategy::Replay(s) => Chooser::Replay(ReplayCursor {
                 runs: Record::decode_runs(s).map_err(|e| format!("strategy=replay: {e}"))?,
                 run: 0,

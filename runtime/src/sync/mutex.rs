@@ -75,7 +75,7 @@ impl RawMutex {
     #[inline]
     #[track_caller]
     pub fn lock(&self) {
-        sched::sched_point();
+        sched::sched_point_on(self as *const Self as usize);
         let mut st = self.state.lock();
         if !st.locked {
             st.locked = true;
