@@ -300,7 +300,7 @@ impl Config {
     /// Probability that a timer armed by a goroutine (`after`, `Timer`, `Ticker`,
     /// `after_func`, a context deadline; never a `sleep`) is a *racing* timer
     /// (`timer_race=P`, `0.0 ..= 1.0`; default 1/16 under `check`, 0 in a single
-    /// run: see [`DEFAULT_TIMER_RACE`]): while it is
+    /// run: see `DEFAULT_TIMER_RACE`): while it is
     /// the earliest pending timer, each scheduling point of a running goroutine fires
     /// it with probability 1/2 — virtual time jumps to its deadline although
     /// goroutines are still runnable, so a timeout may win against the work it

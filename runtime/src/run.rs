@@ -265,7 +265,11 @@ pub(crate) fn run_once_with<F: FnOnce() + Send + 'static>(
     if let Some(e) = &out.replay_error {
         panic!("gosan: {e}");
     }
-    (to_report(&out, r, seed, strategy), out.steps, out.guided.take())
+    (
+        to_report(&out, r, seed, strategy),
+        out.steps,
+        out.guided.take(),
+    )
 }
 
 /// The report of a run's findings (symbolized now).

@@ -238,7 +238,9 @@ impl Sched {
             decisions: 0,
             fair_at: match strategy {
                 Strategy::Random | Strategy::Pct { .. } => strategy::FAIR_EVERY,
-                Strategy::RoundRobin | Strategy::Replay(_) | Strategy::Exhaustive { .. } => u64::MAX,
+                Strategy::RoundRobin | Strategy::Replay(_) | Strategy::Exhaustive { .. } => {
+                    u64::MAX
+                }
             },
             timer_race: timer::race_threshold(cfg.timer_race),
             work_base: 0,
