@@ -7,6 +7,10 @@
 //! deadlock / wait-for cycle, lock order, leak, race, panic); the fix must be clean
 //! over the same schedules. The kernels live in `tests/bugs/*.rs`, one file per family.
 
+// Several kernels are found as races (or need the detector's edges): the suite runs
+// with the detector compiled in (the default `race` feature).
+#![cfg(feature = "race")]
+
 #[path = "bugs/blocking_chan.rs"]
 mod blocking_chan;
 #[path = "bugs/blocking_sync.rs"]

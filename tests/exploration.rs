@@ -410,6 +410,7 @@ fn race_needing_a_long_run_of_one_goroutine() {
 }
 
 #[test]
+#[cfg(feature = "race")] // needs the race detector
 fn pct_finds_a_race_one_default_run_misses() {
     let one = gosan::run_with(
         Config::new().seed(7),

@@ -910,6 +910,7 @@ fn send_into_another_run(detect_races: bool) -> gosan::Report {
 }
 
 #[test]
+#[cfg(feature = "race")] // needs the race detector
 fn a_channel_shared_between_two_runs_is_the_documented_error_in_every_mode() {
     for detect in [true, false] {
         let r = send_into_another_run(detect);
@@ -975,6 +976,7 @@ fn child_main_race_then_server_loop() {
 }
 
 #[test]
+#[cfg(feature = "race")] // needs the race detector
 fn gosan_main_prints_a_race_when_it_is_found() {
     let c = child("child_main_race_then_server_loop", &[]);
     assert_eq!(
