@@ -123,9 +123,11 @@
 //!   ```
 //!   #[gosan::main(leak_check = false)]
 //!   fn main() {
-//!       let c = gosan::chan::<i32>(0);
+//!       let wg = gosan::sync::WaitGroup::new();
+//!       wg.add(1); // never done
+//!       let w = wg.clone();
 //!       gosan::go(move || {
-//!           c.recv(); // blocked for good: not reported with leak_check = false
+//!           w.wait(); // blocked for good: not reported with leak_check = false
 //!       });
 //!   }
 //!   ```
